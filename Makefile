@@ -1,0 +1,77 @@
+# Nanofat planner: `make run` serves the demo, `make test` runs every check.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# Django 6.1 needs Python 3.12+; python3 may be older, so look for 3.13 / 3.12, pyenv included.
+PYTHON ?= $(shell for v in 3.13 3.12; do \
+	  p=$$(command -v python$$v 2>/dev/null) && "$$p" -c 'import sys' >/dev/null 2>&1 && { echo "$$p"; exit 0; }; \
+	  for d in $$HOME/.pyenv/versions/$$v*/bin/python$$v /usr/local/bin/python$$v /usr/bin/python$$v; do \
+	    [ -x "$$d" ] && { echo "$$d"; exit 0; }; done; \
+	done)
+# Debian packages: chromium for the browser tests, libharfbuzz-subset0 for fast PDF font subsetting,
+# poppler-utils to look at PDFs, the Pango stack WeasyPrint draws with.
+DEB_PACKAGES := chromium libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 poppler-utils
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help run serve test lint format sysdeps venv migrate bench clean
+
+help:
+	@echo "make run     set up and serve the demo on http://$(HOST):$(PORT) (SQLite)"
+	@echo "make test    set up and run ruff and every test (honours DATABASE_URL)"
+	@echo "make serve   serve under gunicorn as production does (needs SECRET_KEY, ALLOWED_HOSTS)"
+	@echo "make bench   run the benchmarks in bench/"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -n "$(PYTHON)" || { echo "No Python 3.12 or 3.13 found (install one, e.g. with pyenv)."; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+sysdeps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian packages: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "Missing Debian packages (install as root): $$missing"; exit 1; \
+	  fi; \
+	fi
+
+migrate: venv
+	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py load_reference_data
+
+run: venv migrate
+	DEBUG=1 $(PY) manage.py seed_demo
+	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+
+serve: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_reference_data
+	$(PY) manage.py collectstatic --noinput
+	$(VENV)/bin/gunicorn --config gunicorn.conf.py nanofat.wsgi
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: venv sysdeps lint
+	$(PY) -m pytest
+
+bench: venv sysdeps
+	$(PY) bench/rules.py
+	$(PY) bench/pdf.py
+
+clean:
+	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache .ruff_cache

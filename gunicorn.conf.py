@@ -1,0 +1,18 @@
+"""gunicorn settings for production; every value can be overridden from the environment."""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 20
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
+max_requests_jitter = 200
+# Import the app (and WeasyPrint with it) in the master, so workers start warm.
+preload_app = True
+accesslog = "-"
+# The access log carries method, path and status only; patient data is never in URLs.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -1,0 +1,204 @@
+"""Forms: every field error names the field and keeps what the user typed."""
+
+import datetime
+from decimal import Decimal
+
+from django import forms
+from django.utils import timezone
+
+from .choices import Indication
+from .models import (
+    GAUGE_MAX,
+    GAUGE_MIN,
+    MAX_INJECTION_ML,
+    Clinic,
+    Patient,
+    PlannedInjection,
+    TreatmentPlan,
+    TreatmentZone,
+)
+from .text import normalise_text
+
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class NormalisedTextMixin:
+    """Runs every text field through ``normalise_text`` before the model sees it."""
+
+    multiline_fields: tuple[str, ...] = ()
+
+    def _clean_fields(self) -> None:
+        super()._clean_fields()
+        for name, value in list(self.cleaned_data.items()):
+            if isinstance(value, str) and value:
+                try:
+                    self.cleaned_data[name] = normalise_text(
+                        value, multiline=name in self.multiline_fields
+                    )
+                except forms.ValidationError as error:
+                    self.add_error(name, error)
+
+
+class PatientForm(NormalisedTextMixin, forms.ModelForm):
+    multiline_fields = ("notes",)
+
+    class Meta:
+        model = Patient
+        fields = [
+            "chart_number", "name", "date_of_birth", "sex", "allergies",
+            "on_anticoagulants", "smoker", "active_skin_infection", "pregnant_or_breastfeeding",
+            "notes",
+        ]
+        widgets = {"date_of_birth": DATE_INPUT, "notes": forms.Textarea(attrs={"rows": 4})}
+
+    def __init__(self, *args, clinic: Clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clinic = clinic
+        self.instance.clinic = clinic
+
+    def clean_date_of_birth(self) -> datetime.date:
+        value = self.cleaned_data["date_of_birth"]
+        if value > timezone.localdate():
+            raise forms.ValidationError("The date of birth cannot be in the future.")
+        if value < datetime.date(1900, 1, 1):
+            raise forms.ValidationError("Enter a date of birth after 1 January 1900.")
+        return value
+
+    def clean_chart_number(self) -> str:
+        value = normalise_text(self.cleaned_data["chart_number"])
+        duplicates = Patient.objects.filter(clinic=self.clinic, chart_number__iexact=value)
+        if self.instance.pk:
+            duplicates = duplicates.exclude(pk=self.instance.pk)
+        if duplicates.exists():
+            raise forms.ValidationError(
+                f"Chart number {value} is already used by another patient of this clinic."
+            )
+        return value
+
+    def validate_unique(self) -> None:
+        # clinic is not a form field, so the (clinic, chart_number) check is clean_chart_number's.
+        pass
+
+
+class PatientSearchForm(forms.Form):
+    q = forms.CharField(label="Search by name or chart number", required=False, max_length=100)
+
+
+class PlanDetailsForm(NormalisedTextMixin, forms.ModelForm):
+    multiline_fields = ("notes",)
+    documented_indications = forms.MultipleChoiceField(
+        label="Indications", choices=Indication.choices, required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The summary's primary indications (clinical summary, refs 1-4, 6).",
+    )
+    other_indications = forms.CharField(
+        label="Other indications", required=False, max_length=300,
+        help_text="Comma-separated; anything not listed above raises a warning to acknowledge.",
+    )
+
+    class Meta:
+        model = TreatmentPlan
+        fields = ["planned_for", "goal", "combination", "donor_site", "harvest_volume_ml", "notes"]
+        widgets = {"planned_for": DATE_INPUT, "notes": forms.Textarea(attrs={"rows": 3})}
+        error_messages = {
+            "harvest_volume_ml": {
+                "invalid": "Enter the harvest volume in mL, e.g. 20.",
+                "max_digits": "Enter a harvest volume below 100,000 mL.",
+                "max_decimal_places": "Use at most one decimal place for the harvest volume.",
+            }
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        documented = set(Indication.values)
+        current = list(self.instance.indications or [])
+        self.fields["documented_indications"].initial = [i for i in current if i in documented]
+        self.fields["other_indications"].initial = ", ".join(
+            i for i in current if i not in documented
+        )
+        self.fields["harvest_volume_ml"].min_value = Decimal("0.1")
+
+    def clean_harvest_volume_ml(self) -> Decimal | None:
+        value = self.cleaned_data["harvest_volume_ml"]
+        if value is not None and value <= 0:
+            raise forms.ValidationError("The harvest volume must be more than 0 mL.")
+        return value
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        others = [
+            part.strip() for part in cleaned.get("other_indications", "").split(",") if part.strip()
+        ]
+        self.instance.indications = list(cleaned.get("documented_indications", [])) + others
+        return cleaned
+
+
+VOLUME_ERRORS = {
+    "required": "Enter the volume in mL.",
+    "invalid": "Enter the volume as a number of mL, e.g. 0.3.",
+    "max_digits": "Enter a volume below 1,000 mL.",
+    "max_decimal_places": "Use at most two decimal places (0.01 mL).",
+    "max_whole_digits": "Enter a volume below 1,000 mL.",
+}
+
+
+class InjectionForm(NormalisedTextMixin, forms.ModelForm):
+    zone = forms.ModelChoiceField(
+        queryset=TreatmentZone.objects.filter(active=True),
+        to_field_name="code",
+        error_messages={"invalid_choice": "Choose a treatment zone from the list."},
+    )
+
+    class Meta:
+        model = PlannedInjection
+        fields = ["zone", "volume_ml", "instrument", "gauge", "depth", "technique", "notes"]
+        error_messages = {
+            "volume_ml": VOLUME_ERRORS,
+            "gauge": {
+                "required": "Enter the gauge, e.g. 27.",
+                "invalid": "Enter the gauge as a whole number, e.g. 27.",
+            },
+        }
+        widgets = {
+            "volume_ml": forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off",
+                                                "size": 6}),
+            "gauge": forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off",
+                                            "size": 4}),
+        }
+
+    def clean_volume_ml(self) -> Decimal:
+        value = self.cleaned_data["volume_ml"]
+        if value <= 0:
+            raise forms.ValidationError("The volume must be more than 0 mL.")
+        if value > MAX_INJECTION_ML:
+            raise forms.ValidationError(
+                f"{value} mL is not a plausible facial injection (at most {MAX_INJECTION_ML} mL)."
+            )
+        return value
+
+    def clean_gauge(self) -> int:
+        value = self.cleaned_data["gauge"]
+        if not GAUGE_MIN <= value <= GAUGE_MAX:
+            raise forms.ValidationError(
+                f"{value} G is not a needle or cannula gauge; enter {GAUGE_MIN}-{GAUGE_MAX}."
+            )
+        return value
+
+
+class AcknowledgementForm(NormalisedTextMixin, forms.Form):
+    multiline_fields = ("reason",)
+    finding_key = forms.CharField(max_length=120, widget=forms.HiddenInput)
+    reason = forms.CharField(
+        label="Reason for going ahead", max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Write why you go ahead despite this warning."},
+    )
+
+
+class VersionForm(forms.Form):
+    """Every write carries the plan version the user saw (optimistic locking)."""
+
+    version = forms.IntegerField(min_value=1, error_messages={
+        "required": "The page did not send the plan version; reload the plan and try again.",
+        "invalid": "The plan version sent is not a number; reload the plan and try again.",
+    })

@@ -1,0 +1,53 @@
+"""Small cross-cutting behaviours the views should not repeat."""
+
+import logging
+
+from django.conf import settings
+from django.db import OperationalError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render, resolve_url
+from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django_htmx.http import HttpResponseClientRedirect
+
+logger = logging.getLogger(__name__)
+
+
+class HtmxLoginRedirectMiddleware:
+    """An expired session answers htmx with a full-page redirect to login, not a login form
+    swapped into a table cell."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        login_path = resolve_url(settings.LOGIN_URL)
+        if (
+            getattr(request, "htmx", False)
+            and response.status_code == 302
+            and response.get("Location", "").startswith(login_path)
+        ):
+            return HttpResponseClientRedirect(response["Location"])
+        return response
+
+
+class PrivateCacheMiddleware:
+    """Pages for logged-in users hold patient data: no browser or proxy keeps a copy."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.user.is_authenticated:
+            add_never_cache_headers(response)
+            patch_cache_control(response, private=True)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        # The database went away mid-request: a clean 503, and the transaction is rolled back.
+        if isinstance(exception, OperationalError):
+            logger.error("database unavailable: %s", type(exception).__name__)
+            return render(request, "503.html", status=503)
+        return None
+

@@ -1,0 +1,120 @@
+"""Reads for the plan builder: everything a page or a partial shows, computed once."""
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from decimal import Decimal
+
+from . import rules
+from .engine import Review, review_plan
+from .models import PlannedInjection, TreatmentPlan, TreatmentZone, WarningAcknowledgement
+
+SEVERITY_SYMBOL = {"error": "✖", "warning": "!", "info": "i", None: ""}
+SEVERITY_LABEL = {"error": "error", "warning": "warning", "info": "information", None: "no finding"}
+
+
+@dataclass
+class FindingView:
+    finding: rules.Finding
+    key: str
+    injection: PlannedInjection | None
+    acknowledgement: WarningAcknowledgement | None = None
+
+    @property
+    def needs_acknowledgement(self) -> bool:
+        return self.finding.severity == rules.Severity.WARNING and self.acknowledgement is None
+
+
+@dataclass
+class ZoneView:
+    zone: TreatmentZone
+    total: Decimal | None
+    worst: str | None
+    findings: list[rules.Finding] = field(default_factory=list)
+
+    @property
+    def symbol(self) -> str:
+        return SEVERITY_SYMBOL[self.worst]
+
+    @property
+    def severity_label(self) -> str:
+        return SEVERITY_LABEL[self.worst]
+
+
+@dataclass
+class RowView:
+    injection: PlannedInjection
+    findings: list[rules.Finding]
+
+    @property
+    def worst(self) -> str | None:
+        worst = rules.worst_severity(self.findings)
+        return worst.value if worst else None
+
+    @property
+    def symbol(self) -> str:
+        return SEVERITY_SYMBOL[self.worst]
+
+
+@dataclass
+class BuilderState:
+    plan: TreatmentPlan
+    review: Review
+    zones: list[TreatmentZone]
+    acknowledgements: dict[str, WarningAcknowledgement]
+
+    @cached_property
+    def rows(self) -> list[RowView]:
+        return [RowView(i, self.review.by_injection.get(i.pk, [])) for i in self.review.injections]
+
+    def row(self, injection_id: int) -> RowView:
+        return next(row for row in self.rows if row.injection.pk == injection_id)
+
+    @cached_property
+    def zone_views(self) -> list[ZoneView]:
+        return [self.zone_view(zone) for zone in self.zones]
+
+    def zone_view(self, zone: TreatmentZone) -> ZoneView:
+        findings = self.review.by_zone.get(zone.code, [])
+        worst = rules.worst_severity(findings)
+        return ZoneView(zone, self.review.zone_totals.get(zone.code),
+                        worst.value if worst else None, findings)
+
+    @property
+    def zone_totals(self) -> list[ZoneView]:
+        return [view for view in self.zone_views if view.total is not None]
+
+    @cached_property
+    def findings(self) -> list[FindingView]:
+        views = []
+        for finding in self.review.findings:
+            key = self.review.key(finding)
+            views.append(FindingView(finding, key, self.review.injection_of(finding),
+                                     self.acknowledgements.get(key)))
+        return views
+
+    @cached_property
+    def open_warnings(self) -> int:
+        return sum(1 for view in self.findings if view.needs_acknowledgement)
+
+    @property
+    def can_mark_ready(self) -> bool:
+        return (self.plan.status == "draft" and bool(self.review.injections)
+                and not self.review.errors and self.open_warnings == 0)
+
+    @property
+    def rule_set_changed(self) -> bool:
+        return self.plan.is_editable and self.plan.rule_set_id not in (None, self.review.rule_set.pk)
+
+
+def builder_state(plan: TreatmentPlan, review: Review | None = None) -> BuilderState:
+    review = review or review_plan(plan)
+    used_zone_ids = {injection.zone_id for injection in review.injections}
+    zones = [
+        zone for zone in TreatmentZone.objects.all()
+        if zone.active or zone.pk in used_zone_ids
+    ]
+    acknowledgements = {
+        ack.finding_key: ack
+        for ack in plan.acknowledgements.select_related("acknowledged_by")
+    }
+    return BuilderState(plan=plan, review=review, zones=zones, acknowledgements=acknowledgements)

@@ -1,0 +1,421 @@
+"""The plan builder: one page, named partials that htmx swaps, plain POST fallbacks."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
+
+from .. import audit, engine, services
+from ..access import get_patient_for_user, get_plan_for_user
+from ..choices import AuditAction, PlanStatus
+from ..forms import AcknowledgementForm, InjectionForm, PlanDetailsForm, VersionForm
+from ..models import PlannedInjection, TreatmentPlan, TreatmentZone
+from ..selectors import BuilderState, builder_state
+
+TEMPLATE = "planner/plan_builder.html"
+EDIT_PERMISSION = "planner.change_treatmentplan"
+LIVE_FIELDS = ("zone", "volume_ml", "instrument", "gauge", "depth", "technique")
+# Which form field a rule's message is shown next to while typing.
+RULE_FIELD = {
+    "ZONE_VOLUME_ABOVE_MAX": "volume_ml",
+    "ZONE_VOLUME_BELOW_MIN": "volume_ml",
+    "GAUGE_TOO_LARGE_BORE": "gauge",
+    "GAUGE_FINER_THAN_RANGE": "gauge",
+    "DEPTH_NOT_ALLOWED": "depth",
+    "PERIORAL_BELOW_ORBICULARIS": "depth",
+    "PERIORAL_TOO_SUPERFICIAL": "depth",
+    "TECHNIQUE_NOT_RETROGRADE": "technique",
+}
+
+
+# --- creating plans -------------------------------------------------------------------------
+
+@require_POST
+@permission_required("planner.add_treatmentplan", raise_exception=True)
+def plan_create(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = get_patient_for_user(request, patient_id)
+    plan = services.plan_create(patient=patient, surgeon=request.user, request=request)
+    messages.success(request, "New draft plan created.")
+    return redirect(plan)
+
+
+@require_POST
+@permission_required("planner.add_treatmentplan", raise_exception=True)
+def plan_repeat(request: HttpRequest, pk: int) -> HttpResponse:
+    source = get_plan_for_user(request, pk)
+    plan = services.plan_repeat(source=source, surgeon=request.user, request=request)
+    messages.success(request, f"New draft plan created from the plan of {source.planned_for:%d %b %Y}.")
+    return redirect(plan)
+
+
+# --- the page -------------------------------------------------------------------------------
+
+@require_GET
+@permission_required("planner.view_treatmentplan", raise_exception=True)
+def plan_builder(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = get_plan_for_user(request, pk)
+    audit.record(actor=request.user, action=AuditAction.VIEW, obj=plan, request=request)
+    return _page(request, builder_state(plan))
+
+
+def _page(request: HttpRequest, state: BuilderState, *, status: int = 200,
+          details_form: PlanDetailsForm | None = None,
+          injection_form: InjectionForm | None = None,
+          notice: str = "") -> HttpResponse:
+    context = _context(request, state, details_form=details_form,
+                       injection_form=injection_form, notice=notice)
+    return render(request, TEMPLATE, context, status=status)
+
+
+def _context(request: HttpRequest, state: BuilderState, **extra) -> dict:
+    plan = state.plan
+    editable = plan.is_editable and request.user.has_perm(EDIT_PERMISSION)
+    zone_code = request.GET.get("zone", "")
+    context = {
+        "plan": plan,
+        "patient": plan.patient,
+        "state": state,
+        "editable": editable,
+        "details_form": extra.get("details_form") or PlanDetailsForm(instance=plan,
+                                                                    prefix="plan"),
+        "injection_form": extra.get("injection_form") or _new_injection_form(zone_code),
+        "ack_form": AcknowledgementForm(),
+        "notice": extra.get("notice", ""),
+        "transitions": _transitions_for(request, plan),
+        "open_zone": zone_code,
+    }
+    return context
+
+
+def _new_injection_form(zone_code: str = "") -> InjectionForm:
+    initial = {"instrument": "needle", "gauge": 27, "depth": "dermis", "technique": "retrograde"}
+    if zone_code and TreatmentZone.objects.filter(code=zone_code, active=True).exists():
+        initial["zone"] = zone_code
+    return InjectionForm(prefix="new", initial=initial)
+
+
+def _transitions_for(request: HttpRequest, plan: TreatmentPlan) -> list[tuple[str, str]]:
+    if not request.user.has_perm(EDIT_PERMISSION):
+        return []
+    labels = {
+        PlanStatus.READY: "Mark ready for consent",
+        PlanStatus.DRAFT: "Return to draft",
+        PlanStatus.PERFORMED: "Mark performed",
+        PlanStatus.CANCELLED: "Cancel plan",
+    }
+    return [(target, labels[target]) for target, sources in services.TRANSITIONS.items()
+            if plan.status in sources]
+
+
+def _partials(request: HttpRequest, state: BuilderState, names: tuple[str, ...], **extra) -> str:
+    """Renders named partials of the builder; all but the first are out-of-band swaps."""
+    context = _context(request, state, **extra)
+    parts = []
+    for index, name in enumerate(names):
+        context["oob"] = index > 0 or extra.get("all_oob", False)
+        parts.append(render_to_string(f"{TEMPLATE}#{name}", context, request=request))
+    return "".join(parts)
+
+
+def _htmx_update(request: HttpRequest, state: BuilderState, names: tuple[str, ...], *,
+                 status: int = 200, **extra) -> HttpResponse:
+    response = HttpResponse(_partials(request, state, names, **extra), status=status)
+    return trigger_client_event(response, "plan-version", {"version": state.plan.version})
+
+
+def _conflict(request: HttpRequest, plan_id: int, message: str, *, status: int = 409) -> HttpResponse:
+    """The change was refused: show why, with the plan as it stands now."""
+    plan = get_plan_for_user(request, plan_id)
+    state = builder_state(plan)
+    if request.htmx:
+        response = HttpResponse(
+            _partials(request, state, ("builder",), notice=message), status=status
+        )
+        response = retarget(response, "#builder")
+        return reswap(response, "outerHTML")
+    return _page(request, state, status=status, notice=message)
+
+
+def _expected_version(request: HttpRequest) -> int | None:
+    form = VersionForm(request.POST)
+    return form.cleaned_data["version"] if form.is_valid() else None
+
+
+def _after_write(request: HttpRequest, plan: TreatmentPlan, names: tuple[str, ...],
+                 message: str, **extra) -> HttpResponse:
+    if not request.htmx:
+        messages.success(request, message)
+        return redirect(plan)
+    plan.refresh_from_db(fields=["version", "status", "rule_set", "updated_at"])
+    return _htmx_update(request, builder_state(plan), names, **extra)
+
+
+# --- plan details ---------------------------------------------------------------------------
+
+@require_POST
+@permission_required(EDIT_PERMISSION, raise_exception=True)
+def plan_details_update(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = get_plan_for_user(request, pk)
+    version = _expected_version(request)
+    if version is None:
+        return _conflict(request, pk, "The page did not send the plan version; nothing was saved.",
+                         status=400)
+    form = PlanDetailsForm(request.POST, instance=plan, prefix="plan")
+    if not form.is_valid():
+        state = builder_state(get_plan_for_user(request, pk))
+        if request.htmx:
+            return _htmx_update(request, state, ("plan-details",), status=422, details_form=form)
+        return _page(request, state, status=422, details_form=form)
+    try:
+        plan = services.plan_update_details(plan=plan, form=form, expected_version=version,
+                                            actor=request.user, request=request)
+    except (services.PlanConflict, services.PlanLocked) as refusal:
+        return _conflict(request, pk, str(refusal))
+    return _after_write(request, plan, ("plan-details", "findings", "workflow", "face-map"),
+                        "Plan details saved.", saved=True)
+
+
+# --- injections -----------------------------------------------------------------------------
+
+def _injection_for(plan: TreatmentPlan, injection_id: int) -> PlannedInjection:
+    """An injection of this plan; another plan's injection id is a 404."""
+    return get_object_or_404(PlannedInjection.objects.select_related("zone"),
+                             pk=injection_id, plan=plan)
+
+
+@require_GET
+@permission_required(EDIT_PERMISSION, raise_exception=True)
+def injection_new(request: HttpRequest, pk: int) -> HttpResponse:
+    """The add-injection form, opened for a zone clicked on the face map."""
+    plan = get_plan_for_user(request, pk)
+    state = builder_state(plan)
+    if request.htmx:
+        return HttpResponse(_partials(request, state, ("injection-form",), focus=True))
+    return _page(request, state)
+
+
+@require_POST
+@permission_required(EDIT_PERMISSION, raise_exception=True)
+def injection_create(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = get_plan_for_user(request, pk)
+    form = InjectionForm(request.POST, prefix="new")
+    return _save_injection(request, plan, form, ("injection-form",))
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(EDIT_PERMISSION, raise_exception=True)
+def injection_edit(request: HttpRequest, pk: int, injection_id: int) -> HttpResponse:
+    plan = get_plan_for_user(request, pk)
+    injection = _injection_for(plan, injection_id)
+    prefix = f"inj{injection.pk}"
+    if request.method == "GET":
+        form = InjectionForm(instance=injection, prefix=prefix,
+                             initial={"zone": injection.zone.code})
+        state = builder_state(plan)
+        if request.htmx:
+            return HttpResponse(render_to_string(
+                f"{TEMPLATE}#injection-edit-row",
+                {**_context(request, state), "row": state.row(injection.pk), "form": form},
+                request=request,
+            ))
+        return render(request, "planner/injection_edit.html",
+                      {**_context(request, state), "row": state.row(injection.pk), "form": form})
+    form = InjectionForm(request.POST, instance=injection, prefix=prefix)
+    return _save_injection(request, plan, form, (), injection=injection)
+
+
+def _save_injection(request: HttpRequest, plan: TreatmentPlan, form: InjectionForm,
+                    names: tuple[str, ...], injection: PlannedInjection | None = None) -> HttpResponse:
+    version = _expected_version(request)
+    if version is None:
+        return _conflict(request, plan.pk, "The page did not send the plan version; nothing was saved.",
+                         status=400)
+    if not form.is_valid():
+        return _invalid_injection(request, plan, form, injection)
+    try:
+        saved = services.injection_save(plan=plan, form=form, expected_version=version,
+                                        actor=request.user, request=request)
+    except (services.PlanConflict, services.PlanLocked) as refusal:
+        return _conflict(request, plan.pk, str(refusal))
+    if not request.htmx:
+        messages.success(request, f"Injection in {saved.zone.name} saved.")
+        return redirect(plan)
+    plan.refresh_from_db(fields=["version", "status", "rule_set", "updated_at"])
+    state = builder_state(plan)
+    body = render_to_string(f"{TEMPLATE}#injection-row",
+                            {**_context(request, state), "row": state.row(saved.pk),
+                             "focus": True}, request=request)
+    extra = _partials(request, state, ("injection-form", "face-map", "zone-totals", "findings",
+                                       "workflow"), all_oob=True)
+    if injection is None:
+        # A new row is appended to the table; the add form is reset out of band.
+        response = HttpResponse(body + extra)
+        response = retarget(response, "#injection-rows")
+        response = reswap(response, "beforeend")
+    else:
+        response = HttpResponse(body + extra)
+    return trigger_client_event(response, "plan-version", {"version": plan.version})
+
+
+def _invalid_injection(request: HttpRequest, plan: TreatmentPlan, form: InjectionForm,
+                       injection: PlannedInjection | None) -> HttpResponse:
+    state = builder_state(plan)
+    if request.htmx:
+        if injection is None:
+            body = render_to_string(f"{TEMPLATE}#injection-form",
+                                    {**_context(request, state, injection_form=form)},
+                                    request=request)
+            response = HttpResponse(body, status=422)
+            return reswap(retarget(response, "#injection-form"), "outerHTML")
+        body = render_to_string(f"{TEMPLATE}#injection-edit-row",
+                                {**_context(request, state), "row": state.row(injection.pk),
+                                 "form": form}, request=request)
+        return HttpResponse(body, status=422)
+    if injection is None:
+        return _page(request, state, status=422, injection_form=form)
+    return render(request, "planner/injection_edit.html",
+                  {**_context(request, state), "row": state.row(injection.pk), "form": form},
+                  status=422)
+
+
+@require_GET
+@permission_required("planner.view_treatmentplan", raise_exception=True)
+def injection_row(request: HttpRequest, pk: int, injection_id: int) -> HttpResponse:
+    """The read-only row again (cancelling an edit)."""
+    plan = get_plan_for_user(request, pk)
+    injection = _injection_for(plan, injection_id)
+    state = builder_state(plan)
+    if not request.htmx:
+        return redirect(plan)
+    return HttpResponse(render_to_string(
+        f"{TEMPLATE}#injection-row",
+        {**_context(request, state), "row": state.row(injection.pk), "focus": True},
+        request=request,
+    ))
+
+
+@require_POST
+@permission_required(EDIT_PERMISSION, raise_exception=True)
+def injection_delete(request: HttpRequest, pk: int, injection_id: int) -> HttpResponse:
+    plan = get_plan_for_user(request, pk)
+    injection = _injection_for(plan, injection_id)
+    version = _expected_version(request)
+    if version is None:
+        return _conflict(request, pk, "The page did not send the plan version; nothing was deleted.",
+                         status=400)
+    try:
+        services.injection_delete(plan=plan, injection=injection, expected_version=version,
+                                  actor=request.user, request=request)
+    except (services.PlanConflict, services.PlanLocked) as refusal:
+        return _conflict(request, pk, str(refusal))
+    if not request.htmx:
+        messages.success(request, f"Injection in {injection.zone.name} deleted.")
+        return redirect(plan)
+    plan.refresh_from_db(fields=["version", "status", "rule_set", "updated_at"])
+    state = builder_state(plan)
+    # The row's target is replaced with nothing; the rest follows out of band.
+    extra = _partials(request, state, ("face-map", "zone-totals", "findings", "workflow"),
+                      all_oob=True)
+    response = HttpResponse(extra)
+    return trigger_client_event(response, "plan-version", {"version": plan.version})
+
+
+@require_POST
+@permission_required(EDIT_PERMISSION, raise_exception=True)
+def injection_validate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Live validation while typing: field errors and rule findings, nothing saved."""
+    plan = get_plan_for_user(request, pk)
+    injection_id = request.POST.get("injection_id", "")
+    existing = None
+    if injection_id:
+        if not injection_id.isdigit():
+            return HttpResponse("Unknown injection.", status=400)
+        existing = _injection_for(plan, int(injection_id))
+    prefix = f"inj{existing.pk}" if existing else "new"
+    form = InjectionForm(request.POST, prefix=prefix, instance=existing)
+    feedback = _live_feedback(plan, form, existing)
+    context = {"prefix": prefix, "fields": [(name, feedback[name]) for name in LIVE_FIELDS]}
+    return render(request, f"{TEMPLATE}#live-feedback", context)
+
+
+def _live_feedback(plan: TreatmentPlan, form: InjectionForm,
+                   existing: PlannedInjection | None) -> dict[str, list[tuple[str, str, str]]]:
+    """Per field: (severity, message, citation) tuples."""
+    feedback: dict[str, list[tuple[str, str, str]]] = {name: [] for name in LIVE_FIELDS}
+    form.is_valid()
+    for name in LIVE_FIELDS:
+        for error in form.errors.get(name, []):
+            feedback[name].append(("error", error, ""))
+    if any(form.errors.get(name) for name in LIVE_FIELDS):
+        return feedback
+    candidate = form.instance
+    candidate.zone = form.cleaned_data["zone"]
+    others = [i for i in plan.injections.select_related("zone") if not existing or i.pk != existing.pk]
+    review = engine.review_plan(plan, [*others, candidate])
+    index = len(others)
+    for finding in review.findings:
+        concerns_candidate = finding.injection == index or (
+            finding.injection is None and finding.zone == candidate.zone.code
+        )
+        if concerns_candidate and finding.rule in RULE_FIELD:
+            feedback[RULE_FIELD[finding.rule]].append(
+                (finding.severity.value, finding.message, finding.citation)
+            )
+    return feedback
+
+
+# --- warnings and workflow ------------------------------------------------------------------
+
+@require_POST
+@permission_required(EDIT_PERMISSION, raise_exception=True)
+def warning_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = get_plan_for_user(request, pk)
+    version = _expected_version(request)
+    form = AcknowledgementForm(request.POST)
+    review = engine.review_plan(plan)
+    by_key = {review.key(finding): finding for finding in review.warnings}
+    if version is None:
+        return _conflict(request, pk, "The page did not send the plan version; nothing was saved.",
+                         status=400)
+    if not form.is_valid() or form.cleaned_data["finding_key"] not in by_key:
+        message = ("That warning no longer applies to the plan."
+                   if form.is_valid() else "; ".join(
+                       error for errors in form.errors.values() for error in errors))
+        return _conflict(request, pk, f"Acknowledgement not saved: {message}", status=422)
+    key = form.cleaned_data["finding_key"]
+    try:
+        services.warning_acknowledge(plan=plan, finding_key=key, finding=by_key[key],
+                                     reason=form.cleaned_data["reason"], expected_version=version,
+                                     actor=request.user, request=request)
+    except (services.PlanConflict, services.PlanLocked) as refusal:
+        return _conflict(request, pk, str(refusal))
+    return _after_write(request, plan, ("findings", "workflow"), "Warning acknowledged.")
+
+
+@require_POST
+@permission_required(EDIT_PERMISSION, raise_exception=True)
+def plan_transition(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = get_plan_for_user(request, pk)
+    version = _expected_version(request)
+    target = request.POST.get("target", "")
+    if version is None:
+        return _conflict(request, pk, "The page did not send the plan version; nothing changed.",
+                         status=400)
+    try:
+        services.plan_transition(plan=plan, target=target, expected_version=version,
+                                 actor=request.user, request=request)
+    except services.PlanConflict as refusal:
+        return _conflict(request, pk, str(refusal))
+    except (services.PlanLocked, services.TransitionRefused) as refusal:
+        return _conflict(request, pk, str(refusal), status=422)
+    label = PlanStatus(target).label.lower()
+    if request.htmx:
+        # The whole page changes shape (read-only or editable): reload it.
+        messages.success(request, f"Plan is now {label}.")
+        return HttpResponseClientRedirect(reverse("plan_builder", args=[pk]))
+    messages.success(request, f"Plan is now {label}.")
+    return redirect(plan)

@@ -1,0 +1,16 @@
+// Progressive enhancement only: every action works without this file.
+// After an htmx swap, move focus to the element the server marked with data-focus-after-swap,
+// so keyboard and screen-reader users continue where the change happened.
+document.addEventListener("htmx:afterSettle", (event) => {
+  const target = event.detail.elt.querySelector?.("[data-focus-after-swap]")
+    || document.querySelector("[data-focus-after-swap]");
+  if (target) {
+    target.removeAttribute("data-focus-after-swap");
+    target.focus();
+  }
+});
+// Confirmation for destructive buttons without inline handlers (CSP forbids them).
+document.addEventListener("submit", (event) => {
+  const message = event.target.dataset.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+}, true);
