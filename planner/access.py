@@ -25,7 +25,5 @@ def get_patient_for_user(request: HttpRequest, pk: int) -> Patient:
 
 
 def get_plan_for_user(request: HttpRequest, pk: int) -> TreatmentPlan:
-    queryset = plans_for(request.user).select_related(
-        "patient__clinic", "surgeon", "rule_set"
-    )
+    queryset = plans_for(request.user).select_related("patient__clinic", "surgeon", "rule_set")
     return get_object_or_404(queryset, pk=pk)

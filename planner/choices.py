@@ -98,7 +98,10 @@ class ReferenceKey(models.TextChoices):
     NEEDLE_GAUGE = "needle_gauge", "Needle gauge"
     CANNULA_GAUGE = "cannula_gauge", "Cannula gauge"
     ALLOWED_DEPTHS = "allowed_depths", "Documented injection depths"
-    PERIORAL_FORBIDDEN_DEPTHS = "perioral_forbidden_depths", "Perioral depths at or below orbicularis oris"
+    PERIORAL_FORBIDDEN_DEPTHS = (
+        "perioral_forbidden_depths",
+        "Perioral depths at or below orbicularis oris",
+    )
     RECOMMENDED_TECHNIQUES = "recommended_techniques", "Recommended injection technique"
     DOCUMENTED_INDICATIONS = "documented_indications", "Documented indications"
     VOLUME_EFFECT_MONTHS = "volume_effect_months", "Duration of any volumizing effect"

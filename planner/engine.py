@@ -40,8 +40,12 @@ def _snapshot(rule_set_id: int, version: int) -> rules.ReferenceSnapshot:
 
     def as_range(key: str) -> rules.Range:
         value = values[key]
-        return rules.Range(minimum=value.minimum, maximum=value.maximum, unit=value.unit,
-                           sources=value.source_numbers)
+        return rules.Range(
+            minimum=value.minimum,
+            maximum=value.maximum,
+            unit=value.unit,
+            sources=value.source_numbers,
+        )
 
     def as_choice(key: str) -> rules.Choice:
         value = values[key]
@@ -72,8 +76,9 @@ def injection_input(injection: PlannedInjection) -> rules.InjectionInput:
     )
 
 
-def plan_input(plan: TreatmentPlan, injections: Iterable[PlannedInjection], *,
-               finalising: bool = False) -> rules.PlanInput:
+def plan_input(
+    plan: TreatmentPlan, injections: Iterable[PlannedInjection], *, finalising: bool = False
+) -> rules.PlanInput:
     combined = () if plan.combination == Combination.NONE else (plan.combination,)
     return rules.PlanInput(
         goal=plan.goal,
@@ -147,13 +152,19 @@ class Review:
         return [f for f in self.findings if f.severity == rules.Severity.WARNING]
 
 
-def review_plan(plan: TreatmentPlan, injections: Iterable[PlannedInjection] | None = None, *,
-                finalising: bool = False, rule_set: RuleSet | None = None) -> Review:
+def review_plan(
+    plan: TreatmentPlan,
+    injections: Iterable[PlannedInjection] | None = None,
+    *,
+    finalising: bool = False,
+    rule_set: RuleSet | None = None,
+) -> Review:
     """Runs every rule on the plan (or on the injections given, e.g. an unsaved edit)."""
     if injections is None:
         injections = plan.injections.select_related("zone")
     injections = tuple(injections)
     rule_set = rule_set or rule_set_for(plan)
-    findings = rules.evaluate(plan_input(plan, injections, finalising=finalising),
-                              snapshot_for(rule_set))
+    findings = rules.evaluate(
+        plan_input(plan, injections, finalising=finalising), snapshot_for(rule_set)
+    )
     return Review(rule_set=rule_set, injections=injections, findings=tuple(findings))

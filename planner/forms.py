@@ -45,8 +45,15 @@ class PatientForm(NormalisedTextMixin, forms.ModelForm):
     class Meta:
         model = Patient
         fields = [
-            "chart_number", "name", "date_of_birth", "sex", "allergies",
-            "on_anticoagulants", "smoker", "active_skin_infection", "pregnant_or_breastfeeding",
+            "chart_number",
+            "name",
+            "date_of_birth",
+            "sex",
+            "allergies",
+            "on_anticoagulants",
+            "smoker",
+            "active_skin_infection",
+            "pregnant_or_breastfeeding",
             "notes",
         ]
         widgets = {"date_of_birth": DATE_INPUT, "notes": forms.Textarea(attrs={"rows": 4})}
@@ -87,12 +94,16 @@ class PatientSearchForm(forms.Form):
 class PlanDetailsForm(NormalisedTextMixin, forms.ModelForm):
     multiline_fields = ("notes",)
     documented_indications = forms.MultipleChoiceField(
-        label="Indications", choices=Indication.choices, required=False,
+        label="Indications",
+        choices=Indication.choices,
+        required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="The summary's primary indications (clinical summary, refs 1-4, 6).",
     )
     other_indications = forms.CharField(
-        label="Other indications", required=False, max_length=300,
+        label="Other indications",
+        required=False,
+        max_length=300,
         help_text="Comma-separated; anything not listed above raises a warning to acknowledge.",
     )
 
@@ -160,11 +171,22 @@ class InjectionForm(NormalisedTextMixin, forms.ModelForm):
             },
         }
         widgets = {
-            "volume_ml": forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off",
-                                                "size": 6}),
-            "gauge": forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off",
-                                            "size": 4}),
+            "volume_ml": forms.TextInput(
+                attrs={"inputmode": "decimal", "autocomplete": "off", "size": 6}
+            ),
+            "gauge": forms.TextInput(
+                attrs={"inputmode": "numeric", "autocomplete": "off", "size": 4}
+            ),
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            # Errors and live rule findings for a field are shown in its feedback element.
+            field.widget.attrs["aria-describedby"] = self.feedback_id(name)
+
+    def feedback_id(self, name: str) -> str:
+        return f"feedback-{self.prefix or 'form'}-{name}"
 
     def clean_volume_ml(self) -> Decimal:
         value = self.cleaned_data["volume_ml"]
@@ -189,7 +211,8 @@ class AcknowledgementForm(NormalisedTextMixin, forms.Form):
     multiline_fields = ("reason",)
     finding_key = forms.CharField(max_length=120, widget=forms.HiddenInput)
     reason = forms.CharField(
-        label="Reason for going ahead", max_length=1000,
+        label="Reason for going ahead",
+        max_length=1000,
         widget=forms.Textarea(attrs={"rows": 2}),
         error_messages={"required": "Write why you go ahead despite this warning."},
     )
@@ -198,7 +221,10 @@ class AcknowledgementForm(NormalisedTextMixin, forms.Form):
 class VersionForm(forms.Form):
     """Every write carries the plan version the user saw (optimistic locking)."""
 
-    version = forms.IntegerField(min_value=1, error_messages={
-        "required": "The page did not send the plan version; reload the plan and try again.",
-        "invalid": "The plan version sent is not a number; reload the plan and try again.",
-    })
+    version = forms.IntegerField(
+        min_value=1,
+        error_messages={
+            "required": "The page did not send the plan version; reload the plan and try again.",
+            "invalid": "The plan version sent is not a number; reload the plan and try again.",
+        },
+    )

@@ -50,4 +50,3 @@ class PrivateCacheMiddleware:
             logger.error("database unavailable: %s", type(exception).__name__)
             return render(request, "503.html", status=503)
         return None
-

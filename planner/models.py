@@ -49,8 +49,9 @@ class Clinic(models.Model):
 class User(AbstractUser):
     """A person who logs in. Everyone but a superuser belongs to exactly one clinic."""
 
-    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, null=True, blank=True,
-                               related_name="members")
+    clinic = models.ForeignKey(
+        Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="members"
+    )
 
     class Meta:
         constraints = [
@@ -80,8 +81,9 @@ class Patient(models.Model):
     # Flags a surgeon weighs before consent; the sheet repeats them.
     on_anticoagulants = models.BooleanField("Takes anticoagulants or antiplatelets", default=False)
     smoker = models.BooleanField(default=False)
-    active_skin_infection = models.BooleanField("Active skin infection in a treatment area",
-                                                default=False)
+    active_skin_infection = models.BooleanField(
+        "Active skin infection in a treatment area", default=False
+    )
     pregnant_or_breastfeeding = models.BooleanField("Pregnant or breastfeeding", default=False)
     allergies = models.CharField("Known allergies", max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -90,12 +92,15 @@ class Patient(models.Model):
     class Meta:
         ordering = ["name", "chart_number"]
         constraints = [
-            models.UniqueConstraint(fields=["clinic", "chart_number"],
-                                    name="patient_chart_number_unique_per_clinic"),
+            models.UniqueConstraint(
+                fields=["clinic", "chart_number"], name="patient_chart_number_unique_per_clinic"
+            ),
             models.CheckConstraint(condition=~Q(chart_number=""), name="patient_chart_number_set"),
             models.CheckConstraint(condition=~Q(name=""), name="patient_name_set"),
-            models.CheckConstraint(condition=Q(date_of_birth__gte="1900-01-01"),
-                                   name="patient_date_of_birth_after_1900"),
+            models.CheckConstraint(
+                condition=Q(date_of_birth__gte="1900-01-01"),
+                name="patient_date_of_birth_after_1900",
+            ),
             models.CheckConstraint(condition=_in("sex", Sex), name="patient_sex_valid"),
         ]
         indexes = [models.Index(fields=["clinic", "name"])]
@@ -133,10 +138,12 @@ class TreatmentZone(models.Model):
     class Meta:
         ordering = ["sort_order", "code"]
         constraints = [
-            models.CheckConstraint(condition=Q(code__regex=r"^[A-Z][A-Z0-9_]*$"),
-                                   name="zone_code_upper_snake"),
-            models.CheckConstraint(condition=_in("laterality", Laterality),
-                                   name="zone_laterality_valid"),
+            models.CheckConstraint(
+                condition=Q(code__regex=r"^[A-Z][A-Z0-9_]*$"), name="zone_code_upper_snake"
+            ),
+            models.CheckConstraint(
+                condition=_in("laterality", Laterality), name="zone_laterality_valid"
+            ),
             models.CheckConstraint(condition=_in("region", Region), name="zone_region_valid"),
         ]
 
@@ -147,19 +154,30 @@ class TreatmentZone(models.Model):
     def is_perioral(self) -> bool:
         return self.region == Region.PERIORAL
 
+    @property
+    def short_label(self) -> str:
+        """The abbreviation printed inside the zone on the face map."""
+        words = self.code.split("_")
+        side = words.pop() if words[-1] in ("L", "R") and len(words) > 1 else ""
+        initials = "".join(word[0] for word in words) if len(words) > 1 else words[0][:2]
+        return f"{initials}-{side}" if side else initials
+
 
 class RuleSet(models.Model):
     """One version of the reference values. The newest is in force; plans keep the one they used."""
 
     version = models.PositiveIntegerField(unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                   null=True, blank=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     reason = models.TextField("Reason for change")
 
     class Meta:
         ordering = ["-version"]
-        constraints = [models.CheckConstraint(condition=Q(version__gte=1), name="ruleset_version_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(version__gte=1), name="ruleset_version_positive")
+        ]
 
     def __str__(self) -> str:
         return f"Rule set v{self.version}"
@@ -176,8 +194,9 @@ class ReferenceValue(models.Model):
     key = models.CharField(max_length=40, choices=ReferenceKey.choices)
     minimum = models.DecimalField(max_digits=8, decimal_places=3, null=True, blank=True)
     maximum = models.DecimalField(max_digits=8, decimal_places=3, null=True, blank=True)
-    codes = models.CharField(max_length=400, blank=True,
-                             help_text="Comma-separated codes, for the vocabulary values.")
+    codes = models.CharField(
+        max_length=400, blank=True, help_text="Comma-separated codes, for the vocabulary values."
+    )
     unit = models.CharField(max_length=20, blank=True)
     sources = models.CharField(max_length=40, help_text='Reference numbers, e.g. "5, 3".')
     citation = models.TextField(help_text="The sentence of the clinical summary this rests on.")
@@ -185,10 +204,13 @@ class ReferenceValue(models.Model):
     class Meta:
         ordering = ["rule_set", "key"]
         constraints = [
-            models.UniqueConstraint(fields=["rule_set", "key"], name="reference_key_unique_per_set"),
+            models.UniqueConstraint(
+                fields=["rule_set", "key"], name="reference_key_unique_per_set"
+            ),
             models.CheckConstraint(condition=_in("key", ReferenceKey), name="reference_key_valid"),
             models.CheckConstraint(
-                condition=Q(minimum__isnull=True) | Q(maximum__isnull=True)
+                condition=Q(minimum__isnull=True)
+                | Q(maximum__isnull=True)
                 | Q(minimum__lte=models.F("maximum")),
                 name="reference_minimum_not_above_maximum",
             ),
@@ -214,27 +236,41 @@ class TreatmentPlan(models.Model):
     EDITABLE_STATUSES = (PlanStatus.DRAFT, PlanStatus.READY)
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="plans")
-    surgeon = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                related_name="plans")
+    surgeon = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="plans"
+    )
     planned_for = models.DateField("Session date")
-    goal = models.CharField("Primary goal", max_length=20, choices=Goal.choices,
-                            default=Goal.REJUVENATION)
-    indications = models.JSONField(default=list, blank=True,
-                                   help_text="Indication codes, documented or free text.")
-    combination = models.CharField("Combination therapy", max_length=10,
-                                   choices=Combination.choices, default=Combination.NONE)
-    donor_site = models.CharField(max_length=20, choices=DonorSite.choices,
-                                  default=DonorSite.ABDOMEN)
-    harvest_volume_ml = models.DecimalField("Harvest volume (mL)", max_digits=6,
-                                            decimal_places=1, null=True, blank=True)
+    goal = models.CharField(
+        "Primary goal", max_length=20, choices=Goal.choices, default=Goal.REJUVENATION
+    )
+    indications = models.JSONField(
+        default=list, blank=True, help_text="Indication codes, documented or free text."
+    )
+    combination = models.CharField(
+        "Combination therapy", max_length=10, choices=Combination.choices, default=Combination.NONE
+    )
+    donor_site = models.CharField(
+        max_length=20, choices=DonorSite.choices, default=DonorSite.ABDOMEN
+    )
+    harvest_volume_ml = models.DecimalField(
+        "Harvest volume (mL)", max_digits=6, decimal_places=1, null=True, blank=True
+    )
     notes = models.TextField(blank=True)
     status = models.CharField(max_length=12, choices=PlanStatus.choices, default=PlanStatus.DRAFT)
-    version = models.PositiveIntegerField(default=1, help_text="Optimistic lock: bumped on every write.")
-    rule_set = models.ForeignKey(RuleSet, on_delete=models.PROTECT, null=True, blank=True,
-                                 related_name="plans",
-                                 help_text="The rule set this plan was last validated against.")
-    repeated_from = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True,
-                                      related_name="repeats")
+    version = models.PositiveIntegerField(
+        default=1, help_text="Optimistic lock: bumped on every write."
+    )
+    rule_set = models.ForeignKey(
+        RuleSet,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="plans",
+        help_text="The rule set this plan was last validated against.",
+    )
+    repeated_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="repeats"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -247,10 +283,12 @@ class TreatmentPlan(models.Model):
         constraints = [
             models.CheckConstraint(condition=_in("status", PlanStatus), name="plan_status_valid"),
             models.CheckConstraint(condition=_in("goal", Goal), name="plan_goal_valid"),
-            models.CheckConstraint(condition=_in("combination", Combination),
-                                   name="plan_combination_valid"),
-            models.CheckConstraint(condition=_in("donor_site", DonorSite),
-                                   name="plan_donor_site_valid"),
+            models.CheckConstraint(
+                condition=_in("combination", Combination), name="plan_combination_valid"
+            ),
+            models.CheckConstraint(
+                condition=_in("donor_site", DonorSite), name="plan_donor_site_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(harvest_volume_ml__isnull=True) | Q(harvest_volume_ml__gt=0),
                 name="plan_harvest_volume_positive",
@@ -273,12 +311,14 @@ class PlannedInjection(models.Model):
     plan = models.ForeignKey(TreatmentPlan, on_delete=models.CASCADE, related_name="injections")
     zone = models.ForeignKey(TreatmentZone, on_delete=models.PROTECT, related_name="+")
     volume_ml = models.DecimalField("Volume (mL)", max_digits=5, decimal_places=2)
-    instrument = models.CharField(max_length=10, choices=Instrument.choices,
-                                  default=Instrument.NEEDLE)
+    instrument = models.CharField(
+        max_length=10, choices=Instrument.choices, default=Instrument.NEEDLE
+    )
     gauge = models.PositiveSmallIntegerField("Gauge (G)")
     depth = models.CharField(max_length=20, choices=Depth.choices, default=Depth.DERMIS)
-    technique = models.CharField(max_length=12, choices=Technique.choices,
-                                 default=Technique.RETROGRADE)
+    technique = models.CharField(
+        max_length=12, choices=Technique.choices, default=Technique.RETROGRADE
+    )
     notes = models.CharField(max_length=300, blank=True)
     position = models.PositiveIntegerField(default=0)
 
@@ -286,15 +326,20 @@ class PlannedInjection(models.Model):
         ordering = ["position", "pk"]
         constraints = [
             models.CheckConstraint(condition=Q(volume_ml__gt=0), name="injection_volume_positive"),
-            models.CheckConstraint(condition=Q(volume_ml__lte=MAX_INJECTION_ML),
-                                   name="injection_volume_sane"),
-            models.CheckConstraint(condition=Q(gauge__gte=GAUGE_MIN, gauge__lte=GAUGE_MAX),
-                                   name="injection_gauge_in_10_34"),
-            models.CheckConstraint(condition=_in("instrument", Instrument),
-                                   name="injection_instrument_valid"),
+            models.CheckConstraint(
+                condition=Q(volume_ml__lte=MAX_INJECTION_ML), name="injection_volume_sane"
+            ),
+            models.CheckConstraint(
+                condition=Q(gauge__gte=GAUGE_MIN, gauge__lte=GAUGE_MAX),
+                name="injection_gauge_in_10_34",
+            ),
+            models.CheckConstraint(
+                condition=_in("instrument", Instrument), name="injection_instrument_valid"
+            ),
             models.CheckConstraint(condition=_in("depth", Depth), name="injection_depth_valid"),
-            models.CheckConstraint(condition=_in("technique", Technique),
-                                   name="injection_technique_valid"),
+            models.CheckConstraint(
+                condition=_in("technique", Technique), name="injection_technique_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -304,14 +349,16 @@ class PlannedInjection(models.Model):
 class WarningAcknowledgement(models.Model):
     """A surgeon's written reason for going ahead despite a warning finding."""
 
-    plan = models.ForeignKey(TreatmentPlan, on_delete=models.CASCADE,
-                             related_name="acknowledgements")
+    plan = models.ForeignKey(
+        TreatmentPlan, on_delete=models.CASCADE, related_name="acknowledgements"
+    )
     finding_key = models.CharField(max_length=120)
     rule = models.CharField(max_length=40)
     message = models.TextField(help_text="The finding's message when it was acknowledged.")
     reason = models.TextField()
-    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                        related_name="+")
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     acknowledged_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -320,6 +367,9 @@ class WarningAcknowledgement(models.Model):
             models.UniqueConstraint(fields=["plan", "finding_key"], name="acknowledgement_unique"),
             models.CheckConstraint(condition=~Q(reason=""), name="acknowledgement_reason_set"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} acknowledged on plan {self.plan_id}"
 
 
 class AppendOnlyError(ValidationError):
@@ -330,16 +380,19 @@ class AuditEntry(models.Model):
     """Who did what to which record, and when. Written once, never changed."""
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
-                              blank=True, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     actor_username = models.CharField(max_length=150, blank=True)
-    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, null=True, blank=True,
-                               related_name="+")
+    clinic = models.ForeignKey(
+        Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     action = models.CharField(max_length=20, choices=AuditAction.choices)
     object_type = models.CharField(max_length=40, blank=True)
     object_id = models.CharField(max_length=40, blank=True)
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, null=True, blank=True,
-                                related_name="+")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     plan_version = models.PositiveIntegerField(null=True, blank=True)
     changes = models.JSONField(default=dict, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
@@ -347,8 +400,9 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-at", "-pk"]
         verbose_name_plural = "audit entries"
-        constraints = [models.CheckConstraint(condition=_in("action", AuditAction),
-                                              name="audit_action_valid")]
+        constraints = [
+            models.CheckConstraint(condition=_in("action", AuditAction), name="audit_action_valid")
+        ]
         indexes = [models.Index(fields=["clinic", "-at"])]
 
     def __str__(self) -> str:

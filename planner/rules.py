@@ -569,6 +569,11 @@ _NUMBER = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*")
 _WHOLE = re.compile(r"\s*\d+\s*")
 
 
+class _Bad(Exception):
+    """A bad value, before its field's path is known. Never leaves this module: the caller
+    re-raises it as InvalidPlan with the path, so paths are only formatted when input is bad."""
+
+
 def _shown(value: object) -> str:
     """How a bad input value is quoted back: JSON names for JSON values, short."""
     if value is None:
@@ -580,119 +585,130 @@ def _shown(value: object) -> str:
     if isinstance(value, list | tuple):
         return "a list"
     if isinstance(value, str):
-        return repr(value if len(value) <= 40 else value[:40] + "…")
+        return repr(value if len(value) <= 40 else value[:40] + "\u2026")
     text = repr(value) if isinstance(value, float) else str(value)
     return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}.get(text, text)
 
 
-def _required(data: Mapping, name: str, path: str) -> object:
-    if name not in data:
-        raise InvalidPlan(path, "missing")
-    return data[name]
-
-
-def _one_of(value: object, vocabulary: tuple[str, ...], kind: str, path: str) -> str:
-    if not isinstance(value, str) or value not in vocabulary:
-        raise InvalidPlan(
-            path, f"unknown {kind} {_shown(value)}; expected one of {', '.join(vocabulary)}"
-        )
+def _one_of(value: object, vocabulary: tuple[str, ...], kind: str) -> str:
+    if value.__class__ is not str or value not in vocabulary:
+        raise _Bad(f"unknown {kind} {_shown(value)}; expected one of {', '.join(vocabulary)}")
     return value
 
 
-def _volume(value: object, path: str) -> Decimal:
-    positive = f"must be a positive number of mL, got {_shown(value)}"
-    if isinstance(value, bool) or value is None:
-        raise InvalidPlan(path, positive)
-    if isinstance(value, int):
+def _volume(value: object) -> Decimal:
+    if isinstance(value, str):
+        if not _NUMBER.fullmatch(value):
+            raise _Bad(f"must be a positive number of mL, got {_shown(value)}")
+        number = Decimal(value)
+    elif isinstance(value, bool) or value is None:
+        raise _Bad(f"must be a positive number of mL, got {_shown(value)}")
+    elif isinstance(value, int):
         number = Decimal(value)
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise InvalidPlan(path, positive)
+            raise _Bad(f"must be a positive number of mL, got {_shown(value)}")
         # A float's shortest repr is the decimal its writer meant (0.1, not 0.1000000000000000055).
         number = Decimal(repr(value))
     elif isinstance(value, Decimal):
         number = value
-    elif isinstance(value, str) and _NUMBER.fullmatch(value):
-        number = Decimal(value)
     else:
-        raise InvalidPlan(path, positive)
+        raise _Bad(f"must be a positive number of mL, got {_shown(value)}")
     if not number.is_finite() or number <= 0:
-        raise InvalidPlan(path, positive)
+        raise _Bad(f"must be a positive number of mL, got {_shown(value)}")
     if number > VOLUME_MAX_ML:
-        raise InvalidPlan(
-            path, f"must be at most {format_decimal(VOLUME_MAX_ML)} mL, got {_shown(value)}"
-        )
+        raise _Bad(f"must be at most {format_decimal(VOLUME_MAX_ML)} mL, got {_shown(value)}")
     if _decimal_places(number) > VOLUME_DECIMAL_PLACES:
-        raise InvalidPlan(
-            path,
-            f"must have at most {VOLUME_DECIMAL_PLACES} decimal places, got {_shown(value)}",
-        )
+        raise _Bad(f"must have at most {VOLUME_DECIMAL_PLACES} decimal places, got {_shown(value)}")
     return number
 
 
 def _decimal_places(number: Decimal) -> int:
     """Decimal places that carry a digit: 0.300 has 1. Integer arithmetic, no context."""
     _, digits, exponent = number.as_tuple()
-    places = -exponent
+    if exponent >= -VOLUME_DECIMAL_PLACES:
+        return max(0, -exponent)
     trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
-    return max(0, places - trailing)
+    return max(0, -exponent - trailing)
 
 
-def _gauge(value: object, path: str) -> int:
-    whole = f"must be a whole number, got {_shown(value)}"
-    if isinstance(value, bool):
-        raise InvalidPlan(path, whole)
-    if isinstance(value, str):
-        whole_number = _WHOLE.fullmatch(value) is not None
+def _gauge(value: object) -> int:
+    if value.__class__ is int:
+        number = value
+    elif isinstance(value, bool):
+        raise _Bad(f"must be a whole number, got {_shown(value)}")
+    elif isinstance(value, str):
+        if not _WHOLE.fullmatch(value):
+            raise _Bad(f"must be a whole number, got {_shown(value)}")
+        number = int(value)
     elif isinstance(value, float):
         # 27.0 is the number 27 in JSON; 27.5 is not a gauge.
-        whole_number = value.is_integer()
+        if not value.is_integer():
+            raise _Bad(f"must be a whole number, got {_shown(value)}")
+        number = int(value)
     elif isinstance(value, Decimal):
-        whole_number = value.is_finite() and value == value.to_integral_value()
+        if not (value.is_finite() and value == value.to_integral_value()):
+            raise _Bad(f"must be a whole number, got {_shown(value)}")
+        number = int(value)
+    elif isinstance(value, int):  # an int subclass other than bool
+        number = int(value)
     else:
-        whole_number = isinstance(value, int)
-    if not whole_number:
-        raise InvalidPlan(path, whole)
-    number = int(value)
+        raise _Bad(f"must be a whole number, got {_shown(value)}")
     if not GAUGE_MIN <= number <= GAUGE_MAX:
-        raise InvalidPlan(path, f"must be between {GAUGE_MIN} and {GAUGE_MAX}, got {_shown(value)}")
+        raise _Bad(f"must be between {GAUGE_MIN} and {GAUGE_MAX}, got {_shown(value)}")
     return number
 
 
-def _strings(value: object, path: str) -> tuple[str, ...]:
-    """A list of non-empty strings, stripped, duplicates dropped (first occurrence kept)."""
+def _strings(value: object) -> tuple[str, ...]:
+    """A list of non-empty strings, stripped, duplicates dropped (first occurrence kept).
+
+    A bad item raises `_Bad` with its index as `args[1]`."""
     if not isinstance(value, list):
-        raise InvalidPlan(path, f"must be a list, got {_shown(value)}")
+        raise _Bad(f"must be a list, got {_shown(value)}")
     items: dict[str, None] = {}
     for i, item in enumerate(value):
         if not isinstance(item, str) or not item.strip():
-            raise InvalidPlan(f"{path}[{i}]", f"must be a non-empty string, got {_shown(item)}")
+            raise _Bad(f"must be a non-empty string, got {_shown(item)}", i)
         items[item.strip()] = None
     return tuple(items)
 
 
+def _field(data: dict, name: str, parse, path: str) -> object:
+    """A plan-level field, parsed, or InvalidPlan naming it."""
+    if name not in data:
+        raise InvalidPlan(path, "missing")
+    try:
+        return parse(data[name])
+    except _Bad as bad:
+        message, *index = bad.args
+        raise InvalidPlan(f"{path}[{index[0]}]" if index else path, message) from None
+
+
+_INJECTION_FIELDS = ("zone", "volume_ml", "instrument", "gauge", "depth", "technique")
+
+
 def _injection(data: object, index: int, zone_regions: Mapping[str, str]) -> InjectionInput:
-    path = f"injections[{index}]"
     if not isinstance(data, dict):
-        raise InvalidPlan(path, f"must be an object, got {_shown(data)}")
-    zone = _required(data, "zone", f"{path}.zone")
-    if not isinstance(zone, str) or zone not in zone_regions:
-        raise InvalidPlan(f"{path}.zone", f"unknown zone code {_shown(zone)}")
-    volume = _volume(_required(data, "volume_ml", f"{path}.volume_ml"), f"{path}.volume_ml")
-    instrument = _one_of(
-        _required(data, "instrument", f"{path}.instrument"),
-        INSTRUMENTS,
-        "instrument",
-        f"{path}.instrument",
-    )
-    gauge = _gauge(_required(data, "gauge", f"{path}.gauge"), f"{path}.gauge")
-    depth = _one_of(_required(data, "depth", f"{path}.depth"), DEPTHS, "depth", f"{path}.depth")
-    technique = _one_of(
-        _required(data, "technique", f"{path}.technique"),
-        TECHNIQUES,
-        "technique",
-        f"{path}.technique",
-    )
+        raise InvalidPlan(f"injections[{index}]", f"must be an object, got {_shown(data)}")
+    name = "zone"  # the field being read, for the error's path
+    try:
+        zone = data["zone"]
+        if zone.__class__ is not str or zone not in zone_regions:
+            raise _Bad(f"unknown zone code {_shown(zone)}")
+        name = "volume_ml"
+        volume = _volume(data["volume_ml"])
+        name = "instrument"
+        instrument = _one_of(data["instrument"], INSTRUMENTS, "instrument")
+        name = "gauge"
+        gauge = _gauge(data["gauge"])
+        name = "depth"
+        depth = _one_of(data["depth"], DEPTHS, "depth")
+        name = "technique"
+        technique = _one_of(data["technique"], TECHNIQUES, "technique")
+    except KeyError:
+        raise InvalidPlan(f"injections[{index}].{name}", "missing") from None
+    except _Bad as bad:
+        raise InvalidPlan(f"injections[{index}].{name}", bad.args[0]) from None
     return InjectionInput(
         zone=zone,
         region=zone_regions[zone],
@@ -704,6 +720,19 @@ def _injection(data: object, index: int, zone_regions: Mapping[str, str]) -> Inj
     )
 
 
+def _combinations(value: object) -> tuple[str, ...]:
+    combined_with = _strings(value)
+    for i, combination in enumerate(value):
+        if combination.strip() not in COMBINATIONS:
+            hint = (
+                "leave the list empty for no combination therapy"
+                if combination.strip().lower() == "none"
+                else f"expected one of {', '.join(COMBINATIONS)}"
+            )
+            raise _Bad(f"unknown combination {_shown(combination)}; {hint}", i)
+    return combined_with
+
+
 def plan_from_dict(data: object, zone_regions: Mapping[str, str]) -> PlanInput:
     """Parse and strictly validate a plan given as decoded JSON (the `check_plan` format).
 
@@ -713,23 +742,14 @@ def plan_from_dict(data: object, zone_regions: Mapping[str, str]) -> PlanInput:
     """
     if not isinstance(data, dict):
         raise InvalidPlan("plan", f"must be a JSON object, got {_shown(data)}")
-    goal = _one_of(_required(data, "goal", "goal"), GOALS, "goal", "goal")
-    indications = _strings(_required(data, "indications", "indications"), "indications")
-    raw_combinations = data.get("combined_with", [])
-    combined_with = _strings(raw_combinations, "combined_with")
-    for i, combination in enumerate(raw_combinations):
-        if combination.strip() not in COMBINATIONS:
-            hint = (
-                "leave the list empty for no combination therapy"
-                if combination.strip().lower() == "none"
-                else f"expected one of {', '.join(COMBINATIONS)}"
-            )
-            raise InvalidPlan(
-                f"combined_with[{i}]", f"unknown combination {_shown(combination)}; {hint}"
-            )
-    raw_injections = _required(data, "injections", "injections")
-    if not isinstance(raw_injections, list):
-        raise InvalidPlan("injections", f"must be a list, got {_shown(raw_injections)}")
+    goal = _field(data, "goal", lambda v: _one_of(v, GOALS, "goal"), "goal")
+    indications = _field(data, "indications", _strings, "indications")
+    combined_with = (
+        _field(data, "combined_with", _combinations, "combined_with")
+        if "combined_with" in data
+        else ()
+    )
+    raw_injections = _field(data, "injections", _list, "injections")
     finalising = data.get("finalising", False)
     if not isinstance(finalising, bool):
         raise InvalidPlan("finalising", f"must be true or false, got {_shown(finalising)}")
@@ -743,3 +763,9 @@ def plan_from_dict(data: object, zone_regions: Mapping[str, str]) -> PlanInput:
         injections=injections,
         finalising=finalising,
     )
+
+
+def _list(value: object) -> list:
+    if not isinstance(value, list):
+        raise _Bad(f"must be a list, got {_shown(value)}")
+    return value

@@ -1,8 +1,8 @@
 """Reads for the plan builder: everything a page or a partial shows, computed once."""
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from decimal import Decimal
+from functools import cached_property
 
 from . import rules
 from .engine import Review, review_plan
@@ -76,8 +76,9 @@ class BuilderState:
     def zone_view(self, zone: TreatmentZone) -> ZoneView:
         findings = self.review.by_zone.get(zone.code, [])
         worst = rules.worst_severity(findings)
-        return ZoneView(zone, self.review.zone_totals.get(zone.code),
-                        worst.value if worst else None, findings)
+        return ZoneView(
+            zone, self.review.zone_totals.get(zone.code), worst.value if worst else None, findings
+        )
 
     @property
     def zone_totals(self) -> list[ZoneView]:
@@ -88,8 +89,11 @@ class BuilderState:
         views = []
         for finding in self.review.findings:
             key = self.review.key(finding)
-            views.append(FindingView(finding, key, self.review.injection_of(finding),
-                                     self.acknowledgements.get(key)))
+            views.append(
+                FindingView(
+                    finding, key, self.review.injection_of(finding), self.acknowledgements.get(key)
+                )
+            )
         return views
 
     @cached_property
@@ -98,23 +102,28 @@ class BuilderState:
 
     @property
     def can_mark_ready(self) -> bool:
-        return (self.plan.status == "draft" and bool(self.review.injections)
-                and not self.review.errors and self.open_warnings == 0)
+        return (
+            self.plan.status == "draft"
+            and bool(self.review.injections)
+            and not self.review.errors
+            and self.open_warnings == 0
+        )
 
     @property
     def rule_set_changed(self) -> bool:
-        return self.plan.is_editable and self.plan.rule_set_id not in (None, self.review.rule_set.pk)
+        return self.plan.is_editable and self.plan.rule_set_id not in (
+            None,
+            self.review.rule_set.pk,
+        )
 
 
 def builder_state(plan: TreatmentPlan, review: Review | None = None) -> BuilderState:
     review = review or review_plan(plan)
     used_zone_ids = {injection.zone_id for injection in review.injections}
     zones = [
-        zone for zone in TreatmentZone.objects.all()
-        if zone.active or zone.pk in used_zone_ids
+        zone for zone in TreatmentZone.objects.all() if zone.active or zone.pk in used_zone_ids
     ]
     acknowledgements = {
-        ack.finding_key: ack
-        for ack in plan.acknowledgements.select_related("acknowledged_by")
+        ack.finding_key: ack for ack in plan.acknowledgements.select_related("acknowledged_by")
     }
     return BuilderState(plan=plan, review=review, zones=zones, acknowledgements=acknowledgements)

@@ -44,8 +44,9 @@ class TransitionRefused(Exception):
     """The plan cannot move to the requested status; the message says why."""
 
 
-def _claim_version(plan: TreatmentPlan, expected_version: int, *,
-                   allowed: tuple[str, ...] = (PlanStatus.DRAFT,)) -> None:
+def _claim_version(
+    plan: TreatmentPlan, expected_version: int, *, allowed: tuple[str, ...] = (PlanStatus.DRAFT,)
+) -> None:
     """Bumps the plan's version if it is still the one the user saw, else raises.
 
     The conditional UPDATE is the lock: of two concurrent writers with the same version,
@@ -74,7 +75,9 @@ def _locked_message(status: str) -> str:
 def plan_create(*, patient: Patient, surgeon: User, request=None) -> TreatmentPlan:
     with transaction.atomic():
         plan = TreatmentPlan.objects.create(
-            patient=patient, surgeon=surgeon, planned_for=timezone.localdate(),
+            patient=patient,
+            surgeon=surgeon,
+            planned_for=timezone.localdate(),
             rule_set=engine.current_rule_set(),
         )
         audit.record(actor=surgeon, action=AuditAction.CREATE, obj=plan, request=request)
@@ -85,38 +88,63 @@ def plan_repeat(*, source: TreatmentPlan, surgeon: User, request=None) -> Treatm
     """A new draft with the source plan's details and injections (zones still active only)."""
     with transaction.atomic():
         plan = TreatmentPlan.objects.create(
-            patient=source.patient, surgeon=surgeon, planned_for=timezone.localdate(),
-            goal=source.goal, indications=list(source.indications), combination=source.combination,
-            donor_site=source.donor_site, harvest_volume_ml=source.harvest_volume_ml,
-            notes=source.notes, repeated_from=source, rule_set=engine.current_rule_set(),
+            patient=source.patient,
+            surgeon=surgeon,
+            planned_for=timezone.localdate(),
+            goal=source.goal,
+            indications=list(source.indications),
+            combination=source.combination,
+            donor_site=source.donor_site,
+            harvest_volume_ml=source.harvest_volume_ml,
+            notes=source.notes,
+            repeated_from=source,
+            rule_set=engine.current_rule_set(),
         )
         PlannedInjection.objects.bulk_create(
             PlannedInjection(
-                plan=plan, zone_id=injection.zone_id, volume_ml=injection.volume_ml,
-                instrument=injection.instrument, gauge=injection.gauge, depth=injection.depth,
-                technique=injection.technique, notes=injection.notes, position=injection.position,
+                plan=plan,
+                zone_id=injection.zone_id,
+                volume_ml=injection.volume_ml,
+                instrument=injection.instrument,
+                gauge=injection.gauge,
+                depth=injection.depth,
+                technique=injection.technique,
+                notes=injection.notes,
+                position=injection.position,
             )
             for injection in source.injections.filter(zone__active=True)
         )
-        audit.record(actor=surgeon, action=AuditAction.CREATE, obj=plan, request=request,
-                     changes={"repeated_from": source.pk})
+        audit.record(
+            actor=surgeon,
+            action=AuditAction.CREATE,
+            obj=plan,
+            request=request,
+            changes={"repeated_from": source.pk},
+        )
     return plan
 
 
-def plan_update_details(*, plan: TreatmentPlan, form, expected_version: int, actor: User,
-                        request=None) -> TreatmentPlan:
+def plan_update_details(
+    *, plan: TreatmentPlan, form, expected_version: int, actor: User, request=None
+) -> TreatmentPlan:
     with transaction.atomic():
         _claim_version(plan, expected_version)
         form.instance.version = plan.version
         form.instance.rule_set = engine.current_rule_set()
         plan = form.save()
-        audit.record(actor=actor, action=AuditAction.CHANGE, obj=plan, request=request,
-                     changes={"fields": sorted(form.changed_data)})
+        audit.record(
+            actor=actor,
+            action=AuditAction.CHANGE,
+            obj=plan,
+            request=request,
+            changes={"fields": sorted(form.changed_data)},
+        )
     return plan
 
 
-def injection_save(*, plan: TreatmentPlan, form, expected_version: int, actor: User,
-                   request=None) -> PlannedInjection:
+def injection_save(
+    *, plan: TreatmentPlan, form, expected_version: int, actor: User, request=None
+) -> PlannedInjection:
     creating = form.instance.pk is None
     with transaction.atomic():
         _claim_version(plan, expected_version)
@@ -128,38 +156,70 @@ def injection_save(*, plan: TreatmentPlan, form, expected_version: int, actor: U
         injection.save()
         TreatmentPlan.objects.filter(pk=plan.pk).update(rule_set=engine.current_rule_set())
         audit.record(
-            actor=actor, action=AuditAction.CREATE if creating else AuditAction.CHANGE,
-            obj=injection, patient=plan.patient, request=request,
+            actor=actor,
+            action=AuditAction.CREATE if creating else AuditAction.CHANGE,
+            obj=injection,
+            patient=plan.patient,
+            request=request,
             changes={"plan": plan.pk, "fields": sorted(form.changed_data)},
         )
     return injection
 
 
-def injection_delete(*, plan: TreatmentPlan, injection: PlannedInjection, expected_version: int,
-                     actor: User, request=None) -> None:
+def injection_delete(
+    *,
+    plan: TreatmentPlan,
+    injection: PlannedInjection,
+    expected_version: int,
+    actor: User,
+    request=None,
+) -> None:
     with transaction.atomic():
         _claim_version(plan, expected_version)
         audit.record(
-            actor=actor, action=AuditAction.DELETE, obj=injection, patient=plan.patient,
+            actor=actor,
+            action=AuditAction.DELETE,
+            obj=injection,
+            patient=plan.patient,
             request=request,
-            changes={"plan": plan.pk, "zone": injection.zone.code,
-                     "volume_ml": str(injection.volume_ml)},
+            changes={
+                "plan": plan.pk,
+                "zone": injection.zone.code,
+                "volume_ml": str(injection.volume_ml),
+            },
         )
         injection.delete()
 
 
-def warning_acknowledge(*, plan: TreatmentPlan, finding_key: str, finding, reason: str,
-                        expected_version: int, actor: User,
-                        request=None) -> WarningAcknowledgement:
+def warning_acknowledge(
+    *,
+    plan: TreatmentPlan,
+    finding_key: str,
+    finding,
+    reason: str,
+    expected_version: int,
+    actor: User,
+    request=None,
+) -> WarningAcknowledgement:
     with transaction.atomic():
         _claim_version(plan, expected_version)
         acknowledgement, _ = WarningAcknowledgement.objects.update_or_create(
-            plan=plan, finding_key=finding_key,
-            defaults={"rule": finding.rule, "message": finding.message, "reason": reason,
-                      "acknowledged_by": actor},
+            plan=plan,
+            finding_key=finding_key,
+            defaults={
+                "rule": finding.rule,
+                "message": finding.message,
+                "reason": reason,
+                "acknowledged_by": actor,
+            },
         )
-        audit.record(actor=actor, action=AuditAction.CHANGE, obj=plan, request=request,
-                     changes={"acknowledged": finding_key})
+        audit.record(
+            actor=actor,
+            action=AuditAction.CHANGE,
+            obj=plan,
+            request=request,
+            changes={"acknowledged": finding_key},
+        )
     return acknowledgement
 
 
@@ -172,8 +232,9 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def plan_transition(*, plan: TreatmentPlan, target: str, expected_version: int, actor: User,
-                    request=None) -> TreatmentPlan:
+def plan_transition(
+    *, plan: TreatmentPlan, target: str, expected_version: int, actor: User, request=None
+) -> TreatmentPlan:
     """Moves the plan along its workflow; marking it ready re-runs every rule first."""
     if target not in TRANSITIONS:
         raise TransitionRefused("Unknown status change.")
@@ -186,8 +247,13 @@ def plan_transition(*, plan: TreatmentPlan, target: str, expected_version: int, 
             status=target, rule_set=engine.rule_set_for(plan)
         )
         plan.status = target
-        audit.record(actor=actor, action=AuditAction.TRANSITION, obj=plan, request=request,
-                     changes={"status": [previous, target]})
+        audit.record(
+            actor=actor,
+            action=AuditAction.TRANSITION,
+            obj=plan,
+            request=request,
+            changes={"status": [previous, target]},
+        )
     return plan
 
 
@@ -197,12 +263,14 @@ def _check_finalisable(plan: TreatmentPlan) -> None:
     if errors:
         raise TransitionRefused(
             f"The plan cannot be marked ready while {len(errors)} error finding(s) stand: "
-            + "; ".join(f.rule for f in errors) + "."
+            + "; ".join(f.rule for f in errors)
+            + "."
         )
     acknowledged = set(plan.acknowledgements.values_list("finding_key", flat=True))
     pending = [f for f in review.warnings if review.key(f) not in acknowledged]
     if pending:
         raise TransitionRefused(
             f"Acknowledge each warning with a reason first ({len(pending)} still open: "
-            + ", ".join(f.rule for f in pending) + ")."
+            + ", ".join(f.rule for f in pending)
+            + ")."
         )

@@ -20,5 +20,9 @@ def _logged_out(sender, request, user, **kwargs) -> None:
 
 @receiver(user_login_failed)
 def _login_failed(sender, credentials, request=None, **kwargs) -> None:
-    audit.record(actor=None, action=AuditAction.LOGIN_FAILED, request=request,
-                 username=str(credentials.get("username", "")))
+    audit.record(
+        actor=None,
+        action=AuditAction.LOGIN_FAILED,
+        request=request,
+        username=str(credentials.get("username", "")),
+    )

@@ -17,12 +17,20 @@ urlpatterns = [
     path("plans/<int:pk>/acknowledge/", plans.warning_acknowledge, name="warning_acknowledge"),
     path("plans/<int:pk>/injections/new/", plans.injection_new, name="injection_new"),
     path("plans/<int:pk>/injections/", plans.injection_create, name="injection_create"),
-    path("plans/<int:pk>/injections/validate/", plans.injection_validate,
-         name="injection_validate"),
-    path("plans/<int:pk>/injections/<int:injection_id>/", plans.injection_row,
-         name="injection_row"),
-    path("plans/<int:pk>/injections/<int:injection_id>/edit/", plans.injection_edit,
-         name="injection_edit"),
-    path("plans/<int:pk>/injections/<int:injection_id>/delete/", plans.injection_delete,
-         name="injection_delete"),
+    path(
+        "plans/<int:pk>/injections/validate/", plans.injection_validate, name="injection_validate"
+    ),
+    path(
+        "plans/<int:pk>/injections/<int:injection_id>/", plans.injection_row, name="injection_row"
+    ),
+    path(
+        "plans/<int:pk>/injections/<int:injection_id>/edit/",
+        plans.injection_edit,
+        name="injection_edit",
+    ),
+    path(
+        "plans/<int:pk>/injections/<int:injection_id>/delete/",
+        plans.injection_delete,
+        name="injection_delete",
+    ),
 ]

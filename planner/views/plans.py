@@ -34,6 +34,7 @@ RULE_FIELD = {
 
 # --- creating plans -------------------------------------------------------------------------
 
+
 @require_POST
 @permission_required("planner.add_treatmentplan", raise_exception=True)
 def plan_create(request: HttpRequest, patient_id: int) -> HttpResponse:
@@ -48,11 +49,14 @@ def plan_create(request: HttpRequest, patient_id: int) -> HttpResponse:
 def plan_repeat(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_plan_for_user(request, pk)
     plan = services.plan_repeat(source=source, surgeon=request.user, request=request)
-    messages.success(request, f"New draft plan created from the plan of {source.planned_for:%d %b %Y}.")
+    messages.success(
+        request, f"New draft plan created from the plan of {source.planned_for:%d %b %Y}."
+    )
     return redirect(plan)
 
 
 # --- the page -------------------------------------------------------------------------------
+
 
 @require_GET
 @permission_required("planner.view_treatmentplan", raise_exception=True)
@@ -62,12 +66,18 @@ def plan_builder(request: HttpRequest, pk: int) -> HttpResponse:
     return _page(request, builder_state(plan))
 
 
-def _page(request: HttpRequest, state: BuilderState, *, status: int = 200,
-          details_form: PlanDetailsForm | None = None,
-          injection_form: InjectionForm | None = None,
-          notice: str = "") -> HttpResponse:
-    context = _context(request, state, details_form=details_form,
-                       injection_form=injection_form, notice=notice)
+def _page(
+    request: HttpRequest,
+    state: BuilderState,
+    *,
+    status: int = 200,
+    details_form: PlanDetailsForm | None = None,
+    injection_form: InjectionForm | None = None,
+    notice: str = "",
+) -> HttpResponse:
+    context = _context(
+        request, state, details_form=details_form, injection_form=injection_form, notice=notice
+    )
     return render(request, TEMPLATE, context, status=status)
 
 
@@ -80,8 +90,7 @@ def _context(request: HttpRequest, state: BuilderState, **extra) -> dict:
         "patient": plan.patient,
         "state": state,
         "editable": editable,
-        "details_form": extra.get("details_form") or PlanDetailsForm(instance=plan,
-                                                                    prefix="plan"),
+        "details_form": extra.get("details_form") or PlanDetailsForm(instance=plan, prefix="plan"),
         "injection_form": extra.get("injection_form") or _new_injection_form(zone_code),
         "ack_form": AcknowledgementForm(),
         "notice": extra.get("notice", ""),
@@ -107,8 +116,11 @@ def _transitions_for(request: HttpRequest, plan: TreatmentPlan) -> list[tuple[st
         PlanStatus.PERFORMED: "Mark performed",
         PlanStatus.CANCELLED: "Cancel plan",
     }
-    return [(target, labels[target]) for target, sources in services.TRANSITIONS.items()
-            if plan.status in sources]
+    return [
+        (target, labels[target])
+        for target, sources in services.TRANSITIONS.items()
+        if plan.status in sources
+    ]
 
 
 def _partials(request: HttpRequest, state: BuilderState, names: tuple[str, ...], **extra) -> str:
@@ -121,13 +133,16 @@ def _partials(request: HttpRequest, state: BuilderState, names: tuple[str, ...],
     return "".join(parts)
 
 
-def _htmx_update(request: HttpRequest, state: BuilderState, names: tuple[str, ...], *,
-                 status: int = 200, **extra) -> HttpResponse:
+def _htmx_update(
+    request: HttpRequest, state: BuilderState, names: tuple[str, ...], *, status: int = 200, **extra
+) -> HttpResponse:
     response = HttpResponse(_partials(request, state, names, **extra), status=status)
     return trigger_client_event(response, "plan-version", {"version": state.plan.version})
 
 
-def _conflict(request: HttpRequest, plan_id: int, message: str, *, status: int = 409) -> HttpResponse:
+def _conflict(
+    request: HttpRequest, plan_id: int, message: str, *, status: int = 409
+) -> HttpResponse:
     """The change was refused: show why, with the plan as it stands now."""
     plan = get_plan_for_user(request, plan_id)
     state = builder_state(plan)
@@ -145,8 +160,9 @@ def _expected_version(request: HttpRequest) -> int | None:
     return form.cleaned_data["version"] if form.is_valid() else None
 
 
-def _after_write(request: HttpRequest, plan: TreatmentPlan, names: tuple[str, ...],
-                 message: str, **extra) -> HttpResponse:
+def _after_write(
+    request: HttpRequest, plan: TreatmentPlan, names: tuple[str, ...], message: str, **extra
+) -> HttpResponse:
     if not request.htmx:
         messages.success(request, message)
         return redirect(plan)
@@ -156,14 +172,16 @@ def _after_write(request: HttpRequest, plan: TreatmentPlan, names: tuple[str, ..
 
 # --- plan details ---------------------------------------------------------------------------
 
+
 @require_POST
 @permission_required(EDIT_PERMISSION, raise_exception=True)
 def plan_details_update(request: HttpRequest, pk: int) -> HttpResponse:
     plan = get_plan_for_user(request, pk)
     version = _expected_version(request)
     if version is None:
-        return _conflict(request, pk, "The page did not send the plan version; nothing was saved.",
-                         status=400)
+        return _conflict(
+            request, pk, "The page did not send the plan version; nothing was saved.", status=400
+        )
     form = PlanDetailsForm(request.POST, instance=plan, prefix="plan")
     if not form.is_valid():
         state = builder_state(get_plan_for_user(request, pk))
@@ -171,20 +189,28 @@ def plan_details_update(request: HttpRequest, pk: int) -> HttpResponse:
             return _htmx_update(request, state, ("plan-details",), status=422, details_form=form)
         return _page(request, state, status=422, details_form=form)
     try:
-        plan = services.plan_update_details(plan=plan, form=form, expected_version=version,
-                                            actor=request.user, request=request)
+        plan = services.plan_update_details(
+            plan=plan, form=form, expected_version=version, actor=request.user, request=request
+        )
     except (services.PlanConflict, services.PlanLocked) as refusal:
         return _conflict(request, pk, str(refusal))
-    return _after_write(request, plan, ("plan-details", "findings", "workflow", "face-map"),
-                        "Plan details saved.", saved=True)
+    return _after_write(
+        request,
+        plan,
+        ("plan-details", "findings", "workflow", "face-map"),
+        "Plan details saved.",
+        saved=True,
+    )
 
 
 # --- injections -----------------------------------------------------------------------------
 
+
 def _injection_for(plan: TreatmentPlan, injection_id: int) -> PlannedInjection:
     """An injection of this plan; another plan's injection id is a 404."""
-    return get_object_or_404(PlannedInjection.objects.select_related("zone"),
-                             pk=injection_id, plan=plan)
+    return get_object_or_404(
+        PlannedInjection.objects.select_related("zone"), pk=injection_id, plan=plan
+    )
 
 
 @require_GET
@@ -203,7 +229,7 @@ def injection_new(request: HttpRequest, pk: int) -> HttpResponse:
 def injection_create(request: HttpRequest, pk: int) -> HttpResponse:
     plan = get_plan_for_user(request, pk)
     form = InjectionForm(request.POST, prefix="new")
-    return _save_injection(request, plan, form, ("injection-form",))
+    return _save_injection(request, plan, form)
 
 
 @require_http_methods(["GET", "POST"])
@@ -213,32 +239,47 @@ def injection_edit(request: HttpRequest, pk: int, injection_id: int) -> HttpResp
     injection = _injection_for(plan, injection_id)
     prefix = f"inj{injection.pk}"
     if request.method == "GET":
-        form = InjectionForm(instance=injection, prefix=prefix,
-                             initial={"zone": injection.zone.code})
+        form = InjectionForm(
+            instance=injection, prefix=prefix, initial={"zone": injection.zone.code}
+        )
         state = builder_state(plan)
         if request.htmx:
-            return HttpResponse(render_to_string(
-                f"{TEMPLATE}#injection-edit-row",
-                {**_context(request, state), "row": state.row(injection.pk), "form": form},
-                request=request,
-            ))
-        return render(request, "planner/injection_edit.html",
-                      {**_context(request, state), "row": state.row(injection.pk), "form": form})
+            return HttpResponse(
+                render_to_string(
+                    f"{TEMPLATE}#injection-edit-row",
+                    {**_context(request, state), "row": state.row(injection.pk), "form": form},
+                    request=request,
+                )
+            )
+        return render(
+            request,
+            "planner/injection_edit.html",
+            {**_context(request, state), "row": state.row(injection.pk), "form": form},
+        )
     form = InjectionForm(request.POST, instance=injection, prefix=prefix)
-    return _save_injection(request, plan, form, (), injection=injection)
+    return _save_injection(request, plan, form, injection=injection)
 
 
-def _save_injection(request: HttpRequest, plan: TreatmentPlan, form: InjectionForm,
-                    names: tuple[str, ...], injection: PlannedInjection | None = None) -> HttpResponse:
+def _save_injection(
+    request: HttpRequest,
+    plan: TreatmentPlan,
+    form: InjectionForm,
+    injection: PlannedInjection | None = None,
+) -> HttpResponse:
     version = _expected_version(request)
     if version is None:
-        return _conflict(request, plan.pk, "The page did not send the plan version; nothing was saved.",
-                         status=400)
+        return _conflict(
+            request,
+            plan.pk,
+            "The page did not send the plan version; nothing was saved.",
+            status=400,
+        )
     if not form.is_valid():
         return _invalid_injection(request, plan, form, injection)
     try:
-        saved = services.injection_save(plan=plan, form=form, expected_version=version,
-                                        actor=request.user, request=request)
+        saved = services.injection_save(
+            plan=plan, form=form, expected_version=version, actor=request.user, request=request
+        )
     except (services.PlanConflict, services.PlanLocked) as refusal:
         return _conflict(request, plan.pk, str(refusal))
     if not request.htmx:
@@ -246,40 +287,61 @@ def _save_injection(request: HttpRequest, plan: TreatmentPlan, form: InjectionFo
         return redirect(plan)
     plan.refresh_from_db(fields=["version", "status", "rule_set", "updated_at"])
     state = builder_state(plan)
-    body = render_to_string(f"{TEMPLATE}#injection-row",
-                            {**_context(request, state), "row": state.row(saved.pk),
-                             "focus": True}, request=request)
-    extra = _partials(request, state, ("injection-form", "face-map", "zone-totals", "findings",
-                                       "workflow"), all_oob=True)
-    if injection is None:
-        # A new row is appended to the table; the add form is reset out of band.
-        response = HttpResponse(body + extra)
-        response = retarget(response, "#injection-rows")
-        response = reswap(response, "beforeend")
-    else:
-        response = HttpResponse(body + extra)
+    row = render_to_string(
+        f"{TEMPLATE}#injection-row",
+        {
+            **_context(request, state),
+            "row": state.row(saved.pk),
+            "focus": injection is not None,
+            "oob": injection is not None,
+        },
+        request=request,
+    )
+    # Table rows cannot stand alone in a response, so they travel in a <template>, and every
+    # region is an out-of-band swap: a new row is appended, an edited row replaced.
+    wrapper = (
+        '<template><tbody hx-swap-oob="beforeend:#injection-rows">{}</tbody></template>'
+        if injection is None
+        else "<template>{}</template>"
+    )
+    regions = ("injection-form", "face-map", "zone-totals", "findings", "workflow")
+    body = wrapper.format(row) + _partials(
+        request, state, regions, all_oob=True, focus=injection is None
+    )
+    response = reswap(HttpResponse(body), "none")
     return trigger_client_event(response, "plan-version", {"version": plan.version})
 
 
-def _invalid_injection(request: HttpRequest, plan: TreatmentPlan, form: InjectionForm,
-                       injection: PlannedInjection | None) -> HttpResponse:
+def _invalid_injection(
+    request: HttpRequest,
+    plan: TreatmentPlan,
+    form: InjectionForm,
+    injection: PlannedInjection | None,
+) -> HttpResponse:
     state = builder_state(plan)
     if request.htmx:
         if injection is None:
-            body = render_to_string(f"{TEMPLATE}#injection-form",
-                                    {**_context(request, state, injection_form=form)},
-                                    request=request)
+            body = render_to_string(
+                f"{TEMPLATE}#injection-form",
+                {**_context(request, state, injection_form=form)},
+                request=request,
+            )
             response = HttpResponse(body, status=422)
             return reswap(retarget(response, "#injection-form"), "outerHTML")
-        body = render_to_string(f"{TEMPLATE}#injection-edit-row",
-                                {**_context(request, state), "row": state.row(injection.pk),
-                                 "form": form}, request=request)
+        body = render_to_string(
+            f"{TEMPLATE}#injection-edit-row",
+            {**_context(request, state), "row": state.row(injection.pk), "form": form},
+            request=request,
+        )
         return HttpResponse(body, status=422)
     if injection is None:
         return _page(request, state, status=422, injection_form=form)
-    return render(request, "planner/injection_edit.html",
-                  {**_context(request, state), "row": state.row(injection.pk), "form": form},
-                  status=422)
+    return render(
+        request,
+        "planner/injection_edit.html",
+        {**_context(request, state), "row": state.row(injection.pk), "form": form},
+        status=422,
+    )
 
 
 @require_GET
@@ -291,11 +353,13 @@ def injection_row(request: HttpRequest, pk: int, injection_id: int) -> HttpRespo
     state = builder_state(plan)
     if not request.htmx:
         return redirect(plan)
-    return HttpResponse(render_to_string(
-        f"{TEMPLATE}#injection-row",
-        {**_context(request, state), "row": state.row(injection.pk), "focus": True},
-        request=request,
-    ))
+    return HttpResponse(
+        render_to_string(
+            f"{TEMPLATE}#injection-row",
+            {**_context(request, state), "row": state.row(injection.pk), "focus": True},
+            request=request,
+        )
+    )
 
 
 @require_POST
@@ -305,11 +369,17 @@ def injection_delete(request: HttpRequest, pk: int, injection_id: int) -> HttpRe
     injection = _injection_for(plan, injection_id)
     version = _expected_version(request)
     if version is None:
-        return _conflict(request, pk, "The page did not send the plan version; nothing was deleted.",
-                         status=400)
+        return _conflict(
+            request, pk, "The page did not send the plan version; nothing was deleted.", status=400
+        )
     try:
-        services.injection_delete(plan=plan, injection=injection, expected_version=version,
-                                  actor=request.user, request=request)
+        services.injection_delete(
+            plan=plan,
+            injection=injection,
+            expected_version=version,
+            actor=request.user,
+            request=request,
+        )
     except (services.PlanConflict, services.PlanLocked) as refusal:
         return _conflict(request, pk, str(refusal))
     if not request.htmx:
@@ -318,8 +388,9 @@ def injection_delete(request: HttpRequest, pk: int, injection_id: int) -> HttpRe
     plan.refresh_from_db(fields=["version", "status", "rule_set", "updated_at"])
     state = builder_state(plan)
     # The row's target is replaced with nothing; the rest follows out of band.
-    extra = _partials(request, state, ("face-map", "zone-totals", "findings", "workflow"),
-                      all_oob=True)
+    extra = _partials(
+        request, state, ("face-map", "zone-totals", "findings", "workflow"), all_oob=True
+    )
     response = HttpResponse(extra)
     return trigger_client_event(response, "plan-version", {"version": plan.version})
 
@@ -342,8 +413,9 @@ def injection_validate(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, f"{TEMPLATE}#live-feedback", context)
 
 
-def _live_feedback(plan: TreatmentPlan, form: InjectionForm,
-                   existing: PlannedInjection | None) -> dict[str, list[tuple[str, str, str]]]:
+def _live_feedback(
+    plan: TreatmentPlan, form: InjectionForm, existing: PlannedInjection | None
+) -> dict[str, list[tuple[str, str, str]]]:
     """Per field: (severity, message, citation) tuples."""
     feedback: dict[str, list[tuple[str, str, str]]] = {name: [] for name in LIVE_FIELDS}
     form.is_valid()
@@ -354,7 +426,9 @@ def _live_feedback(plan: TreatmentPlan, form: InjectionForm,
         return feedback
     candidate = form.instance
     candidate.zone = form.cleaned_data["zone"]
-    others = [i for i in plan.injections.select_related("zone") if not existing or i.pk != existing.pk]
+    others = [
+        i for i in plan.injections.select_related("zone") if not existing or i.pk != existing.pk
+    ]
     review = engine.review_plan(plan, [*others, candidate])
     index = len(others)
     for finding in review.findings:
@@ -370,6 +444,7 @@ def _live_feedback(plan: TreatmentPlan, form: InjectionForm,
 
 # --- warnings and workflow ------------------------------------------------------------------
 
+
 @require_POST
 @permission_required(EDIT_PERMISSION, raise_exception=True)
 def warning_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
@@ -379,18 +454,27 @@ def warning_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
     review = engine.review_plan(plan)
     by_key = {review.key(finding): finding for finding in review.warnings}
     if version is None:
-        return _conflict(request, pk, "The page did not send the plan version; nothing was saved.",
-                         status=400)
+        return _conflict(
+            request, pk, "The page did not send the plan version; nothing was saved.", status=400
+        )
     if not form.is_valid() or form.cleaned_data["finding_key"] not in by_key:
-        message = ("That warning no longer applies to the plan."
-                   if form.is_valid() else "; ".join(
-                       error for errors in form.errors.values() for error in errors))
+        message = (
+            "That warning no longer applies to the plan."
+            if form.is_valid()
+            else "; ".join(error for errors in form.errors.values() for error in errors)
+        )
         return _conflict(request, pk, f"Acknowledgement not saved: {message}", status=422)
     key = form.cleaned_data["finding_key"]
     try:
-        services.warning_acknowledge(plan=plan, finding_key=key, finding=by_key[key],
-                                     reason=form.cleaned_data["reason"], expected_version=version,
-                                     actor=request.user, request=request)
+        services.warning_acknowledge(
+            plan=plan,
+            finding_key=key,
+            finding=by_key[key],
+            reason=form.cleaned_data["reason"],
+            expected_version=version,
+            actor=request.user,
+            request=request,
+        )
     except (services.PlanConflict, services.PlanLocked) as refusal:
         return _conflict(request, pk, str(refusal))
     return _after_write(request, plan, ("findings", "workflow"), "Warning acknowledged.")
@@ -403,11 +487,13 @@ def plan_transition(request: HttpRequest, pk: int) -> HttpResponse:
     version = _expected_version(request)
     target = request.POST.get("target", "")
     if version is None:
-        return _conflict(request, pk, "The page did not send the plan version; nothing changed.",
-                         status=400)
+        return _conflict(
+            request, pk, "The page did not send the plan version; nothing changed.", status=400
+        )
     try:
-        services.plan_transition(plan=plan, target=target, expected_version=version,
-                                 actor=request.user, request=request)
+        services.plan_transition(
+            plan=plan, target=target, expected_version=version, actor=request.user, request=request
+        )
     except services.PlanConflict as refusal:
         return _conflict(request, pk, str(refusal))
     except (services.PlanLocked, services.TransitionRefused) as refusal:

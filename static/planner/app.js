@@ -14,3 +14,10 @@ document.addEventListener("submit", (event) => {
   const message = event.target.dataset.confirm;
   if (message && !window.confirm(message)) event.preventDefault();
 }, true);
+// Every write answers with the plan's new version; all forms on the page carry it, so the next
+// write from this page is not mistaken for a stale one.
+document.body.addEventListener("plan-version", (event) => {
+  for (const input of document.querySelectorAll("input.plan-version")) {
+    input.value = event.detail.version;
+  }
+});

@@ -31,17 +31,40 @@ DEMO_USERS = (
 )
 # (chart number, name, date of birth, goal, indications, combination, injections)
 DEMO_PATIENTS = (
-    ("DEMO-0001", "Eleanor Whitfield", datetime.date(1971, 3, 14), Goal.REJUVENATION,
-     ["dark_lower_eyelids"], Combination.PRF,
-     [("LOWER_EYELID_L", "0.3", "needle", 27, "subdermis"),
-      ("LOWER_EYELID_R", "0.3", "needle", 27, "subdermis")]),
-    ("DEMO-0002", "Karim Benali", datetime.date(1985, 9, 2), Goal.SCAR,
-     ["scars"], Combination.NONE,
-     [("CHEEK_L", "0.4", "needle", 27, "dermis"), ("CHEEK_R", "0.4", "needle", 27, "dermis")]),
-    ("DEMO-0003", "Yuki Tanaka", datetime.date(1966, 11, 30), Goal.REJUVENATION,
-     ["fine_lines", "skin_quality"], Combination.PRP,
-     [("UPPER_LIP", "0.3", "needle", 30, "dermis"), ("LOWER_LIP", "0.2", "needle", 30, "dermis"),
-      ("FOREHEAD", "0.5", "cannula", 25, "subdermis")]),
+    (
+        "DEMO-0001",
+        "Eleanor Whitfield",
+        datetime.date(1971, 3, 14),
+        Goal.REJUVENATION,
+        ["dark_lower_eyelids"],
+        Combination.PRF,
+        [
+            ("LOWER_EYELID_L", "0.3", "needle", 27, "subdermis"),
+            ("LOWER_EYELID_R", "0.3", "needle", 27, "subdermis"),
+        ],
+    ),
+    (
+        "DEMO-0002",
+        "Karim Benali",
+        datetime.date(1985, 9, 2),
+        Goal.SCAR,
+        ["scars"],
+        Combination.NONE,
+        [("CHEEK_L", "0.4", "needle", 27, "dermis"), ("CHEEK_R", "0.4", "needle", 27, "dermis")],
+    ),
+    (
+        "DEMO-0003",
+        "Yuki Tanaka",
+        datetime.date(1966, 11, 30),
+        Goal.REJUVENATION,
+        ["fine_lines", "skin_quality"],
+        Combination.PRP,
+        [
+            ("UPPER_LIP", "0.3", "needle", 30, "dermis"),
+            ("LOWER_LIP", "0.2", "needle", 30, "dermis"),
+            ("FOREHEAD", "0.5", "cannula", 25, "subdermis"),
+        ],
+    ),
 )
 
 
@@ -50,13 +73,19 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         if not settings.DEBUG:
-            raise CommandError("seed_demo creates users with known passwords: run it with DEBUG=1 only.")
+            raise CommandError(
+                "seed_demo creates users with known passwords: run it with DEBUG=1 only."
+            )
         call_command("load_reference_data", verbosity=0, stdout=self.stdout)
         with transaction.atomic():
-            clinics = {name: Clinic.objects.get_or_create(name=name)[0]
-                       for name in (DEMO_CLINIC, OTHER_CLINIC)}
-            users = {username: self._user(username, password, role, first, last, clinics[clinic])
-                     for username, password, role, first, last, clinic in DEMO_USERS}
+            clinics = {
+                name: Clinic.objects.get_or_create(name=name)[0]
+                for name in (DEMO_CLINIC, OTHER_CLINIC)
+            }
+            users = {
+                username: self._user(username, password, role, first, last, clinics[clinic])
+                for username, password, role, first, last, clinic in DEMO_USERS
+            }
             for row in DEMO_PATIENTS:
                 self._patient_with_plan(clinics[DEMO_CLINIC], users["surgeon"], *row)
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000/"))
@@ -66,8 +95,12 @@ class Command(BaseCommand):
     def _user(self, username, password, role, first, last, clinic) -> User:
         user, created = User.objects.get_or_create(
             username=username,
-            defaults={"first_name": first, "last_name": last, "clinic": clinic,
-                      "is_staff": role == Role.ADMIN},
+            defaults={
+                "first_name": first,
+                "last_name": last,
+                "clinic": clinic,
+                "is_staff": role == Role.ADMIN,
+            },
         )
         if created:
             user.set_password(password)
@@ -75,23 +108,37 @@ class Command(BaseCommand):
         user.groups.add(Group.objects.get(name=role))
         return user
 
-    def _patient_with_plan(self, clinic, surgeon, chart, name, born, goal, indications,
-                           combination, injections) -> None:
+    def _patient_with_plan(
+        self, clinic, surgeon, chart, name, born, goal, indications, combination, injections
+    ) -> None:
         patient, created = Patient.objects.get_or_create(
-            clinic=clinic, chart_number=chart,
+            clinic=clinic,
+            chart_number=chart,
             defaults={"name": name, "date_of_birth": born},
         )
         if not created:
             return
         plan = TreatmentPlan.objects.create(
-            patient=patient, surgeon=surgeon, status=PlanStatus.DRAFT, goal=goal,
+            patient=patient,
+            surgeon=surgeon,
+            status=PlanStatus.DRAFT,
+            goal=goal,
             planned_for=datetime.date.today() + datetime.timedelta(days=14),
-            indications=indications, combination=combination,
-            harvest_volume_ml=Decimal("20"), rule_set=RuleSet.current(),
+            indications=indications,
+            combination=combination,
+            harvest_volume_ml=Decimal("20"),
+            rule_set=RuleSet.current(),
         )
         zones = TreatmentZone.objects.in_bulk(field_name="code")
         PlannedInjection.objects.bulk_create(
-            PlannedInjection(plan=plan, zone=zones[code], volume_ml=Decimal(volume),
-                             instrument=instrument, gauge=gauge, depth=depth, position=index)
+            PlannedInjection(
+                plan=plan,
+                zone=zones[code],
+                volume_ml=Decimal(volume),
+                instrument=instrument,
+                gauge=gauge,
+                depth=depth,
+                position=index,
+            )
             for index, (code, volume, instrument, gauge, depth) in enumerate(injections)
         )
