@@ -13,7 +13,7 @@ from .. import audit, engine, services
 from ..access import get_patient_for_user, get_plan_for_user
 from ..choices import AuditAction, PlanStatus
 from ..forms import AcknowledgementForm, InjectionForm, PlanDetailsForm, VersionForm
-from ..models import PlannedInjection, TreatmentPlan, TreatmentZone
+from ..models import PlannedInjection, TreatmentPlan
 from ..selectors import BuilderState, builder_state
 
 TEMPLATE = "planner/plan_builder.html"
@@ -81,30 +81,42 @@ def _page(
     return render(request, TEMPLATE, context, status=status)
 
 
-def _context(request: HttpRequest, state: BuilderState, **extra) -> dict:
+def _context(
+    request: HttpRequest,
+    state: BuilderState,
+    *,
+    details_form: PlanDetailsForm | None = None,
+    injection_form: InjectionForm | None = None,
+    notice: str = "",
+    **flags,
+) -> dict:
+    """Everything the builder's template and partials read; ``flags`` (oob, focus, saved...)
+    pass straight through."""
     plan = state.plan
-    editable = plan.is_editable and request.user.has_perm(EDIT_PERMISSION)
     zone_code = request.GET.get("zone", "")
-    context = {
+    return {
         "plan": plan,
         "patient": plan.patient,
         "state": state,
-        "editable": editable,
-        "details_form": extra.get("details_form") or PlanDetailsForm(instance=plan, prefix="plan"),
-        "injection_form": extra.get("injection_form") or _new_injection_form(zone_code),
-        "ack_form": AcknowledgementForm(),
-        "notice": extra.get("notice", ""),
+        "editable": plan.is_editable and request.user.has_perm(EDIT_PERMISSION),
+        "details_form": details_form or PlanDetailsForm(instance=plan, prefix="plan"),
+        "injection_form": injection_form or _new_injection_form(state, zone_code),
+        "notice": notice,
         "transitions": _transitions_for(request, plan),
-        "open_zone": zone_code,
+        **flags,
     }
-    return context
 
 
-def _new_injection_form(zone_code: str = "") -> InjectionForm:
+def _new_injection_form(state: BuilderState, zone_code: str = "") -> InjectionForm:
     initial = {"instrument": "needle", "gauge": 27, "depth": "dermis", "technique": "retrograde"}
-    if zone_code and TreatmentZone.objects.filter(code=zone_code, active=True).exists():
+    chosen = any(zone.code == zone_code and zone.active for zone in state.zones)
+    if chosen:
         initial["zone"] = zone_code
-    return InjectionForm(prefix="new", initial=initial)
+    form = InjectionForm(prefix="new", initial=initial)
+    if chosen:
+        # Opened from the face map: the zone is chosen, the volume comes next.
+        form.fields["volume_ml"].widget.attrs["data-focus-after-swap"] = ""
+    return form
 
 
 def _transitions_for(request: HttpRequest, plan: TreatmentPlan) -> list[tuple[str, str]]:
@@ -304,10 +316,14 @@ def _save_injection(
         if injection is None
         else "<template>{}</template>"
     )
-    regions = ("injection-form", "face-map", "zone-totals", "findings", "workflow")
-    body = wrapper.format(row) + _partials(
-        request, state, regions, all_oob=True, focus=injection is None
-    )
+    regions = ("face-map", "zone-totals", "findings", "workflow")
+    extra = {}
+    if injection is None:
+        # A fresh add form, ready for the next zone (an edit leaves the add form as typed).
+        regions = ("injection-form", *regions)
+        extra["injection_form"] = _new_injection_form(state)
+        extra["injection_form"].fields["zone"].widget.attrs["data-focus-after-swap"] = ""
+    body = wrapper.format(row) + _partials(request, state, regions, all_oob=True, **extra)
     response = reswap(HttpResponse(body), "none")
     return trigger_client_event(response, "plan-version", {"version": plan.version})
 
