@@ -54,11 +54,13 @@ DOCUMENTED_INDICATIONS = (
 PERIORAL = "perioral"  # the region name of perioral zones
 
 # Sanity bounds on input (not clinical bounds: a plan outside the documented ranges is still a
-# plan, it just gets findings). The models' CHECK constraints use the same numbers.
+# plan, it just gets findings). The same numbers as the models' CHECK constraints and fields
+# (PlannedInjection.volume_ml: 2 decimal places, at most 20 mL; gauge 10-34), so that a plan
+# check_plan accepts can also be entered and saved.
 GAUGE_MIN = 10
 GAUGE_MAX = 34
-VOLUME_MAX_ML = Decimal("100")
-VOLUME_DECIMAL_PLACES = 3
+VOLUME_MAX_ML = Decimal("20")
+VOLUME_DECIMAL_PLACES = 2
 
 # Human wording of the vocabulary, for messages.
 DEPTH_LABELS = {

@@ -767,15 +767,19 @@ def with_second_injection(**changes) -> dict:
         ),
         (
             with_second_injection(volume_ml="1e309"),
-            "injections[1].volume_ml: must be at most 100 mL, got '1e309'",
+            "injections[1].volume_ml: must be at most 20 mL, got '1e309'",
         ),
         (
-            with_second_injection(volume_ml=100.5),
-            "injections[1].volume_ml: must be at most 100 mL, got 100.5",
+            with_second_injection(volume_ml=20.01),
+            "injections[1].volume_ml: must be at most 20 mL, got 20.01",
         ),
         (
-            with_second_injection(volume_ml="0.1234"),
-            "injections[1].volume_ml: must have at most 3 decimal places, got '0.1234'",
+            with_second_injection(volume_ml="0.125"),
+            "injections[1].volume_ml: must have at most 2 decimal places, got '0.125'",
+        ),
+        (
+            with_second_injection(volume_ml=0.001),
+            "injections[1].volume_ml: must have at most 2 decimal places, got 0.001",
         ),
         (
             with_second_injection(volume_ml=True),
@@ -866,10 +870,12 @@ def test_plan_from_dict_does_not_change_its_input():
         (".25", Decimal("0.25")),
         ("3e-1", Decimal("0.3")),
         (0.1, Decimal("0.1")),
-        (0.125, Decimal("0.125")),
+        (0.15, Decimal("0.15")),
+        ("0.2500", Decimal("0.25")),
         (1, Decimal("1")),
         (Decimal("0.45"), Decimal("0.45")),
-        (100, Decimal("100")),
+        (20, Decimal("20")),
+        ("20.00", Decimal("20")),
     ],
 )
 def test_plan_from_dict_reads_volumes_exactly(volume, expected):
