@@ -568,7 +568,6 @@ def _indication_not_documented(indication: str, ref: ReferenceSnapshot) -> Findi
 
 # Plain decimal notation, optionally signed and with an exponent; no underscores, no NaN/Infinity.
 _NUMBER = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*")
-_WHOLE = re.compile(r"\s*\d+\s*")
 
 
 class _Bad(Exception):
@@ -640,9 +639,8 @@ def _gauge(value: object) -> int:
     elif isinstance(value, bool):
         raise _Bad(f"must be a whole number, got {_shown(value)}")
     elif isinstance(value, str):
-        if not _WHOLE.fullmatch(value):
-            raise _Bad(f"must be a whole number, got {_shown(value)}")
-        number = int(value)
+        # The JSON contract writes gauges as numbers; a quoted one is a mistake in the export.
+        raise _Bad(f"must be a whole number (a JSON number, not a string), got {_shown(value)}")
     elif isinstance(value, float):
         # 27.0 is the number 27 in JSON; 27.5 is not a gauge.
         if not value.is_integer():
