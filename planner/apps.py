@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class PlannerConfig(AppConfig):
@@ -8,3 +9,14 @@ class PlannerConfig(AppConfig):
 
     def ready(self) -> None:
         from . import signals  # noqa: F401  (login/logout audit receivers)
+
+        post_migrate.connect(_sync_roles, sender=self)
+
+
+def _sync_roles(sender, **kwargs) -> None:
+    """After every migrate, each role group holds exactly the permissions in planner.roles."""
+    from django.contrib.auth.models import Group, Permission
+
+    from .roles import sync_roles
+
+    sync_roles(Group, Permission, strict=True)

@@ -415,3 +415,15 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit entries are never deleted.")
+
+
+# Procedure-day models live in their own module; importing it here registers them with the app.
+from .models_procedure import (  # noqa: E402, F401
+    ClinicProcessingDefaults,
+    PerformedInjection,
+    PlanAddendum,
+    PresetInjection,
+    ProcedureOutcome,
+    ProcessingRecord,
+    ProtocolPreset,
+)

@@ -19,6 +19,14 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_treatmentzone",
         "view_ruleset",
         "view_referencevalue",
+        "view_protocolpreset",
+        "view_processingrecord",
+        "add_processingrecord",
+        "change_processingrecord",
+        "view_performedinjection",
+        "add_performedinjection",
+        "view_planaddendum",
+        "add_planaddendum",
     ),
     Role.STAFF: (
         "view_patient",
@@ -30,6 +38,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_treatmentzone",
         "print_consent",
         "record_consent",
+        "view_processingrecord",
+        "view_performedinjection",
+        "view_planaddendum",
     ),
     Role.ADMIN: (
         "view_patient",
@@ -51,3 +62,21 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_clinic",
     ),
 }
+
+
+def sync_roles(group_model, permission_model, *, strict: bool) -> None:
+    """Gives each role group exactly its permissions.
+
+    Run by migration 0002 (``strict=False``: models added by later migrations have no
+    permissions yet) and after every ``migrate`` (``strict=True``: by then every codename must
+    exist, so a typo in the table fails loudly).
+    """
+    for role, codenames in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        permissions = permission_model.objects.filter(
+            codename__in=codenames, content_type__app_label__in=("planner", "auth")
+        )
+        missing = set(codenames) - set(permissions.values_list("codename", flat=True))
+        if missing and strict:
+            raise RuntimeError(f"Unknown permissions for role {role}: {sorted(missing)}")
+        group.permissions.set(permissions)

@@ -251,6 +251,7 @@ TECHNIQUE_NOT_RETROGRADE = "TECHNIQUE_NOT_RETROGRADE"
 VOLUMIZATION_GOAL = "VOLUMIZATION_GOAL"
 INDICATION_NOT_DOCUMENTED = "INDICATION_NOT_DOCUMENTED"
 NO_INJECTIONS = "NO_INJECTIONS"
+YIELD_BELOW_PLANNED = "YIELD_BELOW_PLANNED"
 RULES = (
     ZONE_VOLUME_ABOVE_MAX,
     ZONE_VOLUME_BELOW_MIN,
@@ -263,6 +264,7 @@ RULES = (
     VOLUMIZATION_GOAL,
     INDICATION_NOT_DOCUMENTED,
     NO_INJECTIONS,
+    YIELD_BELOW_PLANNED,
 )
 
 # Advice codes (plan-level information for the consent sheet, from `advice()`).
@@ -413,6 +415,25 @@ def advice(plan: PlanInput, ref: ReferenceSnapshot) -> list[Finding]:
         )
     )
     return notes
+
+
+def check_yield(planned_total_ml: Decimal, nanofat_yield_ml: Decimal) -> list[Finding]:
+    """The processing record's yield against the plan: less nanofat than planned is an error.
+
+    Not a summary rule (no source): the session cannot deliver the consented volumes.
+    """
+    if nanofat_yield_ml >= planned_total_ml:
+        return []
+    return [
+        Finding(
+            YIELD_BELOW_PLANNED,
+            Severity.ERROR,
+            f"The nanofat yield of {format_decimal(nanofat_yield_ml)} mL is below the "
+            f"{format_decimal(planned_total_ml)} mL planned in total. Harvest and process more "
+            "fat, or record a reduced volume per zone with a reason for each deviation.",
+            (),
+        )
+    ]
 
 
 def worst_severity(findings: Iterable[Finding]) -> Severity | None:

@@ -227,7 +227,6 @@ def warning_acknowledge(
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     PlanStatus.READY: (PlanStatus.DRAFT,),
     PlanStatus.DRAFT: (PlanStatus.READY,),
-    PlanStatus.PERFORMED: (PlanStatus.CONSENTED,),
     PlanStatus.CANCELLED: (PlanStatus.DRAFT, PlanStatus.READY, PlanStatus.CONSENTED),
 }
 

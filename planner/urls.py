@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from .views import patients, plans
+from .views import patients, plans, procedure
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="patient_list"), name="home"),
@@ -10,7 +10,13 @@ urlpatterns = [
     path("patients/<int:pk>/", patients.patient_detail, name="patient_detail"),
     path("patients/<int:pk>/edit/", patients.patient_edit, name="patient_edit"),
     path("patients/<int:patient_id>/plans/new/", plans.plan_create, name="plan_create"),
+    path(
+        "patients/<int:patient_id>/plans/from-preset/",
+        procedure.plan_from_preset,
+        name="plan_from_preset",
+    ),
     path("plans/<int:pk>/", plans.plan_builder, name="plan_builder"),
+    path("plans/<int:pk>/procedure/", procedure.procedure_day, name="procedure_day"),
     path("plans/<int:pk>/repeat/", plans.plan_repeat, name="plan_repeat"),
     path("plans/<int:pk>/details/", plans.plan_details_update, name="plan_details_update"),
     path("plans/<int:pk>/status/", plans.plan_transition, name="plan_transition"),

@@ -919,3 +919,19 @@ def test_invalid_plan_carries_its_field_and_message():
     error = InvalidPlan("injections[2].volume_ml", "must be a positive number of mL, got 'abc'")
     assert str(error) == "injections[2].volume_ml: must be a positive number of mL, got 'abc'"
     assert error.field == "injections[2].volume_ml"
+
+
+def test_a_yield_below_the_planned_total_is_an_error_naming_both_volumes():
+    from planner.rules import YIELD_BELOW_PLANNED, Severity, check_yield
+
+    (finding,) = check_yield(Decimal("1.5"), Decimal("1.49"))
+    assert (finding.rule, finding.severity) == (YIELD_BELOW_PLANNED, Severity.ERROR)
+    assert "1.49 mL" in finding.message
+    assert "1.5 mL planned" in finding.message
+
+
+def test_a_yield_equal_to_or_above_the_planned_total_is_fine():
+    from planner.rules import check_yield
+
+    assert check_yield(Decimal("1.5"), Decimal("1.5")) == []
+    assert check_yield(Decimal("1.5"), Decimal("4")) == []

@@ -29,3 +29,8 @@ def severity_label(severity) -> str:
 @register.filter
 def feedback_for(form, name: str) -> str:
     return form.feedback_id(name)
+
+
+@register.filter
+def get_item(mapping: dict, key: str):
+    return mapping.get(key, "") if mapping else ""

@@ -10,6 +10,7 @@ from .. import audit
 from ..access import get_patient_for_user, patients_for
 from ..choices import AuditAction
 from ..forms import PatientForm, PatientSearchForm
+from ..forms_procedure import PresetChoiceForm
 from ..services import DuplicateChartNumber, patient_save
 
 PAGE_SIZE = 25
@@ -41,7 +42,12 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_patient_for_user(request, pk)
     audit.record(actor=request.user, action=AuditAction.VIEW, obj=patient, request=request)
     plans = patient.plans.select_related("surgeon").annotate(injection_count=Count("injections"))
-    return render(request, "planner/patient_detail.html", {"patient": patient, "plans": plans})
+    context = {
+        "patient": patient,
+        "plans": plans,
+        "preset_form": PresetChoiceForm(clinic_id=patient.clinic_id),
+    }
+    return render(request, "planner/patient_detail.html", context)
 
 
 @require_http_methods(["GET", "POST"])

@@ -125,7 +125,6 @@ def _transitions_for(request: HttpRequest, plan: TreatmentPlan) -> list[tuple[st
     labels = {
         PlanStatus.READY: "Mark ready for consent",
         PlanStatus.DRAFT: "Return to draft",
-        PlanStatus.PERFORMED: "Mark performed",
         PlanStatus.CANCELLED: "Cancel plan",
     }
     return [

@@ -12,8 +12,11 @@ from django.db import transaction
 from planner.choices import Combination, Goal, PlanStatus, Role
 from planner.models import (
     Clinic,
+    ClinicProcessingDefaults,
     Patient,
     PlannedInjection,
+    PresetInjection,
+    ProtocolPreset,
     RuleSet,
     TreatmentPlan,
     TreatmentZone,
@@ -68,6 +71,48 @@ DEMO_PATIENTS = (
 )
 
 
+# (name, goal, indications, injections): starting points, each within the documented ranges.
+DEMO_PRESETS = (
+    (
+        "Dark lower eyelids",
+        Goal.REJUVENATION,
+        ["dark_lower_eyelids"],
+        [
+            ("LOWER_EYELID_L", "0.3", "needle", 27, "subdermis"),
+            ("LOWER_EYELID_R", "0.3", "needle", 27, "subdermis"),
+        ],
+    ),
+    (
+        "Perioral fine lines",
+        Goal.REJUVENATION,
+        ["fine_lines"],
+        [
+            ("UPPER_LIP", "0.3", "needle", 30, "dermis"),
+            ("LOWER_LIP", "0.2", "needle", 30, "dermis"),
+            ("MARIONETTE_L", "0.3", "needle", 27, "dermis"),
+            ("MARIONETTE_R", "0.3", "needle", 27, "dermis"),
+        ],
+    ),
+    (
+        "Acne scars",
+        Goal.SCAR,
+        ["scars"],
+        [("CHEEK_L", "0.5", "needle", 27, "dermis"), ("CHEEK_R", "0.5", "needle", 27, "dermis")],
+    ),
+    (
+        "Full-face skin quality",
+        Goal.REJUVENATION,
+        ["skin_quality"],
+        [
+            ("FOREHEAD", "0.5", "cannula", 25, "subdermis"),
+            ("CHEEK_L", "0.5", "cannula", 25, "subdermis"),
+            ("CHEEK_R", "0.5", "cannula", 25, "subdermis"),
+            ("CHIN", "0.3", "needle", 27, "dermis"),
+        ],
+    ),
+)
+
+
 class Command(BaseCommand):
     help = "Seed a demo clinic with one user per role and three patients with plans (DEBUG only)."
 
@@ -88,9 +133,42 @@ class Command(BaseCommand):
             }
             for row in DEMO_PATIENTS:
                 self._patient_with_plan(clinics[DEMO_CLINIC], users["surgeon"], *row)
+            self._presets(clinics[DEMO_CLINIC])
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000/"))
         for username, password, role, *_rest, clinic in DEMO_USERS:
             self.stdout.write(f"  {role:<8} {username:<14} password: {password:<18} ({clinic})")
+
+    def _presets(self, clinic: Clinic) -> None:
+        ClinicProcessingDefaults.objects.get_or_create(
+            clinic=clinic,
+            defaults={
+                "harvest_cannula": "Multiport harvesting cannula",
+                "harvest_cannula_hole_mm": "1",
+                "emulsification_passes": 30,
+                "connector_bore_mm": "1.4",
+                "filter_type": "Mesh filter cartridge",
+                "filter_pore_mm": "0.5",
+                "expected_yield_ratio": "0.50",
+            },
+        )
+        zones = TreatmentZone.objects.in_bulk(field_name="code")
+        for name, goal, indications, injections in DEMO_PRESETS:
+            preset, created = ProtocolPreset.objects.get_or_create(
+                clinic=clinic, name=name, defaults={"goal": goal, "indications": indications}
+            )
+            if created:
+                PresetInjection.objects.bulk_create(
+                    PresetInjection(
+                        preset=preset,
+                        zone=zones[code],
+                        volume_ml=Decimal(volume),
+                        instrument=instrument,
+                        gauge=gauge,
+                        depth=depth,
+                        position=index,
+                    )
+                    for index, (code, volume, instrument, gauge, depth) in enumerate(injections)
+                )
 
     def _user(self, username, password, role, first, last, clinic) -> User:
         user, created = User.objects.get_or_create(

@@ -1,0 +1,3 @@
+"""Django admin registrations."""
+
+from . import admin_procedure  # noqa: F401

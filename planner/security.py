@@ -1,0 +1,44 @@
+"""Login throttling glue for django-axes: where the client address comes from, and which
+authentication calls are throttled."""
+
+from axes.backends import AxesStandaloneBackend
+from django.conf import settings
+from django.http import HttpRequest
+from django.shortcuts import render
+
+from .audit import client_ip as _audit_client_ip
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    """The address failures are counted against: REMOTE_ADDR, never X-Forwarded-For.
+
+    A header the client writes itself would let an attacker pick a fresh address for every
+    guess (or lock out someone else's). Behind a TLS proxy, the proxy's own address is what
+    REMOTE_ADDR shows, so lockouts stay per username and proxy; that is the safe side.
+    """
+    return _audit_client_ip(request)
+
+
+class LockoutBackend(AxesStandaloneBackend):
+    """Refuses a locked-out (username, address) pair before any password is checked.
+
+    Every web login (the login page, the admin's login) passes the request and is throttled.
+    Calls without a request come from code, not from a browser (management commands, the test
+    client's ``login()``): there is no address to count against, so they pass through to the
+    password check like before, instead of failing with axes' "request required" error.
+    """
+
+    def authenticate(self, request: HttpRequest | None, *args, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, *args, **kwargs)
+
+
+def lockout_response(request: HttpRequest, original_response=None, credentials=None):
+    """The page a locked-out login gets: 429, what happened and when to try again."""
+    cool_off = settings.AXES_COOLOFF_TIME
+    context = {
+        "failure_limit": settings.AXES_FAILURE_LIMIT,
+        "cooloff_minutes": max(1, int(cool_off.total_seconds() // 60)),
+    }
+    return render(request, "registration/locked_out.html", context, status=429)
