@@ -417,6 +417,16 @@ class AuditEntry(models.Model):
         raise AppendOnlyError("Audit entries are never deleted.")
 
 
+# Follow-up and outcomes (schedule, visits and scores, photos, exports): their own module.
+from .models_followup import (  # noqa: E402, F401
+    AdverseEvent,
+    ClinicExport,
+    ClinicFollowUpSettings,
+    FollowUp,
+    FollowUpInterval,
+    Photo,
+)
+
 # Procedure-day models live in their own module; importing it here registers them with the app.
 from .models_procedure import (  # noqa: E402, F401
     ClinicProcessingDefaults,

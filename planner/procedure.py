@@ -11,7 +11,7 @@ from decimal import ROUND_UP, Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from . import audit, engine, rules
+from . import audit, engine, followup, rules
 from .choices import AuditAction, Combination, PlanStatus
 from .deviations import Deviation, deviations
 from .models import (
@@ -256,6 +256,8 @@ def procedure_complete(
                 "deviations": len(state.deviations),
             },
         )
+        # Follow-up: the clinic's review schedule starts from the day of the session.
+        followup.schedule_for(plan, performed_on=timezone.localdate(outcome.completed_at))
     return outcome
 
 

@@ -27,6 +27,17 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "add_performedinjection",
         "view_planaddendum",
         "add_planaddendum",
+        # Follow-up: schedule and record visits, scores and adverse events; photos.
+        "view_followup",
+        "add_followup",
+        "change_followup",
+        "view_adverseevent",
+        "add_adverseevent",
+        "change_adverseevent",
+        "delete_adverseevent",
+        "view_photo",
+        "add_photo",
+        "delete_photo",
     ),
     Role.STAFF: (
         "view_patient",
@@ -41,6 +52,11 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_processingrecord",
         "view_performedinjection",
         "view_planaddendum",
+        # Follow-up: the dashboard and the visits (read), photos (view and upload).
+        "view_followup",
+        "view_adverseevent",
+        "view_photo",
+        "add_photo",
     ),
     Role.ADMIN: (
         "view_patient",
@@ -60,6 +76,19 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "add_user",
         "change_user",
         "view_clinic",
+        # Follow-up: read the outcomes, export the clinic audit CSV, set the review intervals.
+        "view_followup",
+        "view_adverseevent",
+        "view_photo",
+        "export_clinic_audit",
+        "view_clinicexport",
+        "view_clinicfollowupsettings",
+        "add_clinicfollowupsettings",
+        "change_clinicfollowupsettings",
+        "view_followupinterval",
+        "add_followupinterval",
+        "change_followupinterval",
+        "delete_followupinterval",
     ),
 }
 

@@ -40,3 +40,40 @@ urlpatterns = [
         name="injection_delete",
     ),
 ]
+
+# --- follow-up and outcomes (planner/views/followup.py, photos.py, exports.py) ---
+from .views import exports, followup, photos  # noqa: E402
+
+urlpatterns += [
+    path("dashboard/", followup.dashboard, name="dashboard"),
+    path("plans/<int:pk>/follow-up/", followup.plan_followup, name="plan_followup"),
+    path(
+        "plans/<int:pk>/follow-up/schedule/", followup.followup_schedule, name="followup_schedule"
+    ),
+    path(
+        "plans/<int:pk>/follow-up/unscheduled/",
+        followup.followup_unscheduled,
+        name="followup_unscheduled",
+    ),
+    path("plans/<int:pk>/follow-up/chart.svg", followup.plan_chart, name="plan_followup_chart"),
+    path(
+        "plans/<int:pk>/follow-up/summary.pdf",
+        followup.followup_summary_pdf,
+        name="followup_summary_pdf",
+    ),
+    path("follow-ups/<int:pk>/", followup.followup_visit, name="followup_visit"),
+    path("follow-ups/<int:pk>/status/", followup.followup_status, name="followup_status"),
+    path("patients/<int:pk>/follow-up/", followup.patient_followup, name="patient_followup"),
+    path(
+        "patients/<int:pk>/follow-up/chart.svg",
+        followup.patient_chart,
+        name="patient_followup_chart",
+    ),
+    path("plans/<int:pk>/photos/", photos.plan_photos, name="plan_photos"),
+    path("plans/<int:pk>/photos/compare/", photos.photo_compare, name="photo_compare"),
+    path("photos/<int:pk>/", photos.photo_file, name="photo_file"),
+    path("photos/<int:pk>/delete/", photos.photo_delete, name="photo_delete"),
+    path("exports/", exports.export_page, name="export_page"),
+    path("exports/audit.csv", exports.audit_csv, name="export_audit_csv"),
+]
+# --- end follow-up and outcomes ---

@@ -89,9 +89,12 @@ def test_a_face_q_score_needs_its_scale_name():
     with pytest.raises(scores.ScoreError) as refused:
         scores.validate({"faceq_total": "70"})
     assert "FACE-Q" in refused.value.errors["faceq_scale"][0]
-    assert scores.validate({"faceq_total": "70", "faceq_scale": "Satisfaction with Skin"})[
-        "faceq_total"
-    ] == 70
+    assert (
+        scores.validate({"faceq_total": "70", "faceq_scale": "Satisfaction with Skin"})[
+            "faceq_total"
+        ]
+        == 70
+    )
 
 
 def test_validate_names_every_problem_at_once():
