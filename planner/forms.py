@@ -17,6 +17,7 @@ from .models import (
     TreatmentPlan,
     TreatmentZone,
 )
+from .rules import format_decimal
 from .text import normalise_text
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -153,6 +154,26 @@ VOLUME_ERRORS = {
 }
 
 
+class VolumeField(forms.DecimalField):
+    """A volume in mL with at most ``decimal_places`` places that carry a digit.
+
+    Django counts digits before decimal places, so 0.0000001 would be told "below 1,000 mL"
+    and 0.300 "at most two decimal places"; here 0.300 is 0.3 mL (as check_plan reads it) and a
+    too-precise value is told it is too precise.
+    """
+
+    def to_python(self, value) -> Decimal | None:
+        number = super().to_python(value)
+        if number is None or not number.is_finite() or not 0 < number < 1000:
+            return number  # empty, NaN, negative or huge: the field's own messages say why
+        rounded = number.quantize(Decimal(1).scaleb(-self.decimal_places))
+        if rounded != number:
+            raise forms.ValidationError(
+                self.error_messages["max_decimal_places"], code="max_decimal_places"
+            )
+        return rounded
+
+
 class InjectionForm(NormalisedTextMixin, forms.ModelForm):
     zone = forms.ModelChoiceField(
         queryset=TreatmentZone.objects.filter(active=True),
@@ -163,11 +184,13 @@ class InjectionForm(NormalisedTextMixin, forms.ModelForm):
     class Meta:
         model = PlannedInjection
         fields = ["zone", "volume_ml", "instrument", "gauge", "depth", "technique", "notes"]
+        field_classes = {"volume_ml": VolumeField}
         error_messages = {
             "volume_ml": VOLUME_ERRORS,
             "gauge": {
                 "required": "Enter the gauge, e.g. 27.",
                 "invalid": "Enter the gauge as a whole number, e.g. 27.",
+                "min_value": f"Enter a gauge from {GAUGE_MIN} to {GAUGE_MAX}, e.g. 27.",
             },
         }
         widgets = {
@@ -194,7 +217,8 @@ class InjectionForm(NormalisedTextMixin, forms.ModelForm):
             raise forms.ValidationError("The volume must be more than 0 mL.")
         if value > MAX_INJECTION_ML:
             raise forms.ValidationError(
-                f"{value} mL is not a plausible facial injection (at most {MAX_INJECTION_ML} mL)."
+                f"{format_decimal(value)} mL is not a plausible facial injection "
+                f"(at most {format_decimal(MAX_INJECTION_ML)} mL)."
             )
         return value
 

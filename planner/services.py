@@ -68,6 +68,8 @@ def _claim_version(
 
 
 def _locked_message(status: str) -> str:
+    if status == PlanStatus.READY:
+        return "This plan is ready for consent; return it to draft before changing it."
     label = PlanStatus(status).label.lower()
     return f"This plan is {label} and can no longer be edited; start a new draft from it instead."
 

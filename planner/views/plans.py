@@ -98,7 +98,9 @@ def _context(
         "plan": plan,
         "patient": plan.patient,
         "state": state,
-        "editable": plan.is_editable and request.user.has_perm(EDIT_PERMISSION),
+        # Only a draft takes edits (services claim versions of drafts only); a ready plan goes
+        # back to draft first, so its page offers no forms that would be refused.
+        "editable": plan.status == PlanStatus.DRAFT and request.user.has_perm(EDIT_PERMISSION),
         "details_form": details_form or PlanDetailsForm(instance=plan, prefix="plan"),
         "injection_form": injection_form or _new_injection_form(state, zone_code),
         "notice": notice,
@@ -171,6 +173,16 @@ def _expected_version(request: HttpRequest) -> int | None:
     return form.cleaned_data["version"] if form.is_valid() else None
 
 
+def _page_version(request: HttpRequest) -> int | None:
+    """The version of the page an htmx fragment is fetched into (sent by hx-include).
+
+    Forms inside the fragment must carry it, not the plan's current version: otherwise a click
+    in a stale tab would quietly refresh one form's version and its write would be accepted.
+    """
+    form = VersionForm(request.GET)
+    return form.cleaned_data["version"] if form.is_valid() else None
+
+
 def _after_write(
     request: HttpRequest, plan: TreatmentPlan, names: tuple[str, ...], message: str, **extra
 ) -> HttpResponse:
@@ -197,7 +209,11 @@ def plan_details_update(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         state = builder_state(get_plan_for_user(request, pk))
         if request.htmx:
-            return _htmx_update(request, state, ("plan-details",), status=422, details_form=form)
+            # The form goes back into the page it came from: with that page's version.
+            body = _partials(
+                request, state, ("plan-details",), details_form=form, page_version=version
+            )
+            return HttpResponse(body, status=422)
         return _page(request, state, status=422, details_form=form)
     try:
         plan = services.plan_update_details(
@@ -231,7 +247,15 @@ def injection_new(request: HttpRequest, pk: int) -> HttpResponse:
     plan = get_plan_for_user(request, pk)
     state = builder_state(plan)
     if request.htmx:
-        return HttpResponse(_partials(request, state, ("injection-form",), focus=True))
+        return HttpResponse(
+            _partials(
+                request,
+                state,
+                ("injection-form",),
+                focus=True,
+                page_version=_page_version(request),
+            )
+        )
     return _page(request, state)
 
 
@@ -255,10 +279,11 @@ def injection_edit(request: HttpRequest, pk: int, injection_id: int) -> HttpResp
         )
         state = builder_state(plan)
         if request.htmx:
+            context = _context(request, state, page_version=_page_version(request))
             return HttpResponse(
                 render_to_string(
                     f"{TEMPLATE}#injection-edit-row",
-                    {**_context(request, state), "row": state.row(injection.pk), "form": form},
+                    {**context, "row": state.row(injection.pk), "form": form},
                     request=request,
                 )
             )
@@ -286,7 +311,7 @@ def _save_injection(
             status=400,
         )
     if not form.is_valid():
-        return _invalid_injection(request, plan, form, injection)
+        return _invalid_injection(request, plan, form, injection, version)
     try:
         saved = services.injection_save(
             plan=plan, form=form, expected_version=version, actor=request.user, request=request
@@ -332,20 +357,26 @@ def _invalid_injection(
     plan: TreatmentPlan,
     form: InjectionForm,
     injection: PlannedInjection | None,
+    version: int,
 ) -> HttpResponse:
     state = builder_state(plan)
     if request.htmx:
+        # The fragment goes back into the page it came from: with that page's version.
         if injection is None:
             body = render_to_string(
                 f"{TEMPLATE}#injection-form",
-                {**_context(request, state, injection_form=form)},
+                {**_context(request, state, injection_form=form, page_version=version)},
                 request=request,
             )
             response = HttpResponse(body, status=422)
             return reswap(retarget(response, "#injection-form"), "outerHTML")
         body = render_to_string(
             f"{TEMPLATE}#injection-edit-row",
-            {**_context(request, state), "row": state.row(injection.pk), "form": form},
+            {
+                **_context(request, state, page_version=version),
+                "row": state.row(injection.pk),
+                "form": form,
+            },
             request=request,
         )
         return HttpResponse(body, status=422)
@@ -368,10 +399,11 @@ def injection_row(request: HttpRequest, pk: int, injection_id: int) -> HttpRespo
     state = builder_state(plan)
     if not request.htmx:
         return redirect(plan)
+    context = _context(request, state, page_version=_page_version(request))
     return HttpResponse(
         render_to_string(
             f"{TEMPLATE}#injection-row",
-            {**_context(request, state), "row": state.row(injection.pk), "focus": True},
+            {**context, "row": state.row(injection.pk), "focus": True},
             request=request,
         )
     )
@@ -430,13 +462,13 @@ def injection_validate(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _live_feedback(
     plan: TreatmentPlan, form: InjectionForm, existing: PlannedInjection | None
-) -> dict[str, list[tuple[str, str, str]]]:
-    """Per field: (severity, message, citation) tuples."""
-    feedback: dict[str, list[tuple[str, str, str]]] = {name: [] for name in LIVE_FIELDS}
+) -> dict[str, list[tuple[str, str, str, str]]]:
+    """Per field: (severity, rule code, message, citation) tuples; field errors have no rule."""
+    feedback: dict[str, list[tuple[str, str, str, str]]] = {name: [] for name in LIVE_FIELDS}
     form.is_valid()
     for name in LIVE_FIELDS:
         for error in form.errors.get(name, []):
-            feedback[name].append(("error", error, ""))
+            feedback[name].append(("error", "", error, ""))
     if any(form.errors.get(name) for name in LIVE_FIELDS):
         return feedback
     candidate = form.instance
@@ -452,7 +484,7 @@ def _live_feedback(
         )
         if concerns_candidate and finding.rule in RULE_FIELD:
             feedback[RULE_FIELD[finding.rule]].append(
-                (finding.severity.value, finding.message, finding.citation)
+                (finding.severity.value, finding.rule, finding.message, finding.citation)
             )
     return feedback
 

@@ -1,0 +1,266 @@
+"""The plan builder in real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright).
+
+A surgeon logs in through the login form, plans on the face map and sees the rules fire while
+typing, without a page reload; a second test opens the builder in two tabs and checks that the
+stale one is refused with the fresh state. A screenshot of the finished builder is saved to
+test-artifacts/builder.png.
+"""
+
+import os
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; Django would otherwise refuse the
+# test's own (synchronous) database calls as "called from an async context".
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+TIMEOUT_MS = 5_000  # every wait; a swap that does not come in 5 s is a failure, not slowness
+SURGEON, SURGEON_PASSWORD = "surgeon", "demo-surgeon-2026"  # from seed_demo
+PATIENT = "Eleanor Whitfield"  # a seed_demo patient of the surgeon's clinic
+NO_RELOAD = "window.__builderNoReload"  # set once; a full page load would wipe it
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium for this module's tests (launching it is the slow part).
+
+    Module, not session, scope: only one Playwright sync API may be active in a thread, and
+    other browser test modules start their own; this one must be stopped before they run.
+    """
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def demo(live_server) -> str:
+    """The demo clinic, its users and patients (what `make run` shows); the server's URL."""
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    with override_settings(DEBUG=True):  # seed_demo refuses to run without DEBUG
+        call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    return live_server.url
+
+
+@pytest.fixture
+def context(chromium, request):
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    context.on("weberror", lambda error: errors.append(str(error.error)))
+    failures_before = request.session.testsfailed
+    yield context
+    if request.session.testsfailed > failures_before:
+        # The call phase failed (it is reported before teardown): keep what each tab showed.
+        ARTIFACTS.mkdir(exist_ok=True)
+        for index, page in enumerate(context.pages):
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-tab{index}-failure.png"))
+    context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+def log_in(page, base_url: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{base_url}/accounts/login/")
+    page.get_by_label("Username").fill(SURGEON)
+    page.get_by_label("Password").fill(SURGEON_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page, "the login form did not lead to the patient list").to_have_url(
+        f"{base_url}/patients/"
+    )
+
+
+def mark_page(page) -> None:
+    page.evaluate(f"{NO_RELOAD} = true")
+
+
+def assert_not_reloaded(page, step: str) -> None:
+    assert page.evaluate(f"{NO_RELOAD} === true"), f"the page reloaded during: {step}"
+
+
+def settle(page) -> None:
+    """Waits until no htmx request is in flight (htmx marks a requesting element .htmx-request).
+
+    The live server runs each request in a thread but, on in-memory SQLite, every thread shares
+    the test's one database connection: two overlapping requests (a live validation still in
+    flight when "Add" is clicked) can then trip over each other's transactions. A surgeon's
+    browser may overlap them freely in production; the test keeps them apart.
+    """
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
+
+
+def type_value(page, field, value: str) -> None:
+    """Types into a field, leaves it (the change event validates at once) and waits for that."""
+    field.fill(value)
+    field.press("Tab")
+    settle(page)
+
+
+def add_injection(page, zone: str, volume: str, *, technique: str | None = None) -> None:
+    """Clicks the zone on the face map, fills the add form and adds the injection."""
+    from playwright.sync_api import expect
+
+    page.locator(f"#zone-{zone}").click()
+    expect(page.locator("#id_new-zone"), f"clicking {zone} did not choose it").to_have_value(zone)
+    type_value(page, page.locator("#id_new-volume_ml"), volume)
+    if technique:
+        page.locator("#id_new-technique").select_option(technique)
+        settle(page)
+    page.get_by_role("button", name="Add injection").click()
+    settle(page)
+
+
+def rows(page):
+    return page.locator("#injection-rows tr[id^='injection-']")
+
+
+def test_a_surgeon_plans_a_session_and_marks_it_ready(demo, context):
+    from playwright.sync_api import expect
+
+    from planner.models import TreatmentPlan
+
+    page = context.new_page()
+    log_in(page, demo)
+
+    # Patient page -> "New plan" -> the builder of a fresh draft.
+    page.get_by_role("link", name=PATIENT).click()
+    page.get_by_role("button", name="New plan", exact=True).click()
+    expect(page.locator("#builder"), "New plan did not open the builder").to_be_visible()
+    plan = TreatmentPlan.objects.filter(patient__name=PATIENT).latest("pk")
+    assert page.url == f"{demo}/plans/{plan.pk}/", page.url
+    mark_page(page)
+
+    # First zone: the upper lip. 0.6 mL is above the documented maximum per zone; the rule and
+    # its citation appear next to the volume while typing, before anything is saved.
+    page.locator("#zone-UPPER_LIP").click()
+    expect(page.locator("#id_new-zone")).to_have_value("UPPER_LIP")
+    # Typed key by key: the debounced "input" trigger validates without leaving the field.
+    page.locator("#id_new-volume_ml").press_sequentially("0.6", delay=30)
+    volume_feedback = page.locator("#feedback-new-volume_ml")
+    expect(volume_feedback, "no live rule feedback next to the volume").to_contain_text(
+        "ZONE_VOLUME_ABOVE_MAX"
+    )
+    expect(volume_feedback).to_contain_text("clinical summary, ref 5")
+    assert plan.injections.count() == 0, "live validation saved an injection"
+    assert_not_reloaded(page, "typing the volume")
+
+    page.locator("#id_new-volume_ml").press("Tab")
+    settle(page)
+    page.get_by_role("button", name="Add injection").click()
+    findings = page.locator("#findings")
+    expect(findings, "the findings panel did not show the error").to_contain_text(
+        "ZONE_VOLUME_ABOVE_MAX"
+    )
+    expect(rows(page)).to_have_count(1)
+    expect(page.locator("#zone-UPPER_LIP")).to_have_class("zone planned sev-error")
+    expect(page.locator("#overall-total")).to_have_text("0.6")
+    assert_not_reloaded(page, "adding the upper lip")
+
+    # Second zone: the left cheek, injected fanning (a warning to acknowledge).
+    add_injection(page, "CHEEK_L", "0.3", technique="fanning")
+    expect(rows(page)).to_have_count(2)
+    expect(findings).to_contain_text("TECHNIQUE_NOT_RETROGRADE")
+    expect(page.locator("#overall-total")).to_have_text("0.9")
+
+    # Correct the upper lip in place: 0.4 mL.
+    upper_lip = rows(page).filter(has_text="Upper lip")
+    upper_lip.get_by_role("link", name="Edit").click()
+    edit_volume = page.locator("#injection-rows input[name$='-volume_ml']")
+    expect(edit_volume, "the edit row did not open").to_have_value("0.60")
+    type_value(page, edit_volume, "0.4")
+    page.get_by_role("button", name="Save injection").click()
+    expect(findings, "the error did not go away after the correction").not_to_contain_text(
+        "ZONE_VOLUME_ABOVE_MAX"
+    )
+    expect(rows(page).filter(has_text="Upper lip")).to_contain_text("0.4")
+    expect(page.locator("#overall-total")).to_have_text("0.7")
+    assert_not_reloaded(page, "editing the upper lip")
+
+    # Marking ready is refused while the warning is unacknowledged (the button is only
+    # aria-disabled, so it still submits: the server must say no)...
+    ready = page.get_by_role("button", name="Mark ready for consent")
+    expect(ready).to_have_attribute("aria-disabled", "true")
+    ready.click(force=True)
+    expect(page.locator("#builder .message.error")).to_contain_text(
+        "Acknowledge each warning with a reason first"
+    )
+    # ...so acknowledge it with a reason.
+    findings.get_by_label("Reason for going ahead").fill("Fanning spreads the graft over a scar.")
+    findings.get_by_role("button", name="Acknowledge warning").click()
+    expect(findings, "the acknowledgement was not recorded").to_contain_text(
+        "Acknowledged by Ada Lindqvist"
+    )
+    expect(findings).to_contain_text("Fanning spreads the graft over a scar.")
+    assert_not_reloaded(page, "acknowledging the warning")
+
+    page.get_by_role("button", name="Mark ready for consent").click()
+    expect(page.locator("#workflow .status"), "the plan did not become ready").to_have_text(
+        "Ready for consent"
+    )
+    plan.refresh_from_db()
+    assert plan.status == "ready"
+    volumes = sorted(plan.injections.values_list("zone__code", "volume_ml"))
+    assert volumes == [("CHEEK_L", Decimal("0.30")), ("UPPER_LIP", Decimal("0.40"))]
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "builder.png"), full_page=True)
+
+
+def test_a_stale_tab_is_refused_and_shown_the_fresh_plan(demo, context):
+    from playwright.sync_api import expect
+
+    from planner.models import TreatmentPlan
+
+    tab_a = context.new_page()
+    log_in(tab_a, demo)
+    plan = TreatmentPlan.objects.get(patient__name="Karim Benali")  # CHEEK_L and CHEEK_R
+    builder = f"{demo}/plans/{plan.pk}/"
+    tab_a.goto(builder)
+    tab_b = context.new_page()
+    tab_b.goto(builder)
+    expect(rows(tab_b)).to_have_count(2)
+
+    add_injection(tab_a, "CHIN", "0.3")
+    expect(rows(tab_a), "tab A could not add its injection").to_have_count(3)
+
+    # Tab B still carries the version it loaded: its change must not be applied.
+    add_injection(tab_b, "FOREHEAD", "0.25")
+    builder_b = tab_b.locator("#builder")
+    expect(builder_b, "the stale tab was not told").to_contain_text("changed in another window")
+    expect(builder_b).to_contain_text("Your change was not saved")
+    expect(rows(tab_b), "the stale tab did not get the fresh plan").to_have_count(3)
+    expect(rows(tab_b).filter(has_text="Chin")).to_have_count(1)
+    expect(rows(tab_b).filter(has_text="Forehead")).to_have_count(0)
+    codes = set(plan.injections.values_list("zone__code", flat=True))
+    assert codes == {"CHEEK_L", "CHEEK_R", "CHIN"}, f"the stale write was applied: {codes}"
+
+    # With the fresh state in front of it, tab B can now add its injection.
+    add_injection(tab_b, "FOREHEAD", "0.25")
+    expect(rows(tab_b), "the refreshed tab could not add its injection").to_have_count(4)
+    assert plan.injections.filter(zone__code="FOREHEAD").exists()
+
+
+@pytest.fixture(autouse=True)
+def _time_limit(request) -> Iterator[None]:
+    """Each browser test stays under 20 s; slower means something waits on a timeout."""
+    import time
+
+    started = time.monotonic()
+    yield
+    elapsed = time.monotonic() - started
+    assert elapsed < 20, f"{request.node.name} took {elapsed:.1f} s (limit 20 s)"
