@@ -1,6 +1,7 @@
 """Django admin registrations."""
 
-from . import admin_procedure  # noqa: F401
-
-# Follow-up intervals and the export log (planner/admin_followup.py).
-from . import admin_followup  # noqa: E402, F401
+from . import (
+    admin_consent,  # noqa: F401  (consent wording versions, signed records)
+    admin_followup,  # noqa: F401  (follow-up intervals and the export log)
+    admin_procedure,  # noqa: F401  (protocol presets, processing defaults)
+)

@@ -11,6 +11,9 @@ class PlannerConfig(AppConfig):
         from . import signals  # noqa: F401  (login/logout audit receivers)
 
         post_migrate.connect(_sync_roles, sender=self)
+        # WeasyPrint is loaded when the app starts (gunicorn's preload_app: in the master), so no
+        # request pays for the import; see planner/pdf.py.
+        from . import pdf  # noqa: F401
 
 
 def _sync_roles(sender, **kwargs) -> None:

@@ -89,6 +89,11 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "add_followupinterval",
         "change_followupinterval",
         "delete_followupinterval",
+        # Consent wording (a change is a new version) and the signed records (read only).
+        "view_consenttext",
+        "add_consenttext",
+        "change_consenttext",
+        "view_consentrecord",
     ),
 }
 

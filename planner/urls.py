@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from .views import patients, plans, procedure
+from .views import consent, patients, plans, procedure
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="patient_list"), name="home"),
@@ -39,6 +39,9 @@ urlpatterns = [
         plans.injection_delete,
         name="injection_delete",
     ),
+    # The consent and procedure sheet (issue 5).
+    path("plans/<int:pk>/consent.pdf", consent.consent_pdf, name="consent_pdf"),
+    path("plans/<int:pk>/consent/", consent.consent_sheet, name="consent_sheet"),
 ]
 
 # --- follow-up and outcomes (planner/views/followup.py, photos.py, exports.py) ---

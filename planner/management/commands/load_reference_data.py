@@ -7,9 +7,13 @@ version) instead of overwriting it at the next deployment.
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from planner.models import RuleSet, TreatmentZone
+from planner.models import ConsentText, RuleSet, TreatmentZone
 
-FIXTURES = ((TreatmentZone, "treatment_zones"), (RuleSet, "reference_values"))
+FIXTURES = (
+    (TreatmentZone, "treatment_zones"),
+    (RuleSet, "reference_values"),
+    (ConsentText, "consent_texts"),
+)
 
 
 class Command(BaseCommand):

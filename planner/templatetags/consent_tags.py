@@ -1,0 +1,43 @@
+"""Filters for the consent sheet's wording blocks."""
+
+import re
+
+from django import template
+from django.utils.html import escape, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+register = template.Library()
+
+# "(ref 5)", "(refs 1, 3)", "(refs 1-4, 6)" after escaping (no character of these is escaped).
+_CITATION = re.compile(r"\((refs? [0-9][0-9,\- \u2013]*)\)")
+
+
+def _inline(text: str) -> str:
+    """Escaped text with its citations set in small print."""
+    return _CITATION.sub(r'<span class="ref">(\1)</span>', escape(text))
+
+
+@register.filter
+def wording(body: str) -> SafeString:
+    """A wording block as paragraphs and bullet lists, every character of it escaped.
+
+    A blank line separates paragraphs; a paragraph whose lines start with "- " is a list.
+    """
+    parts = []
+    for paragraph in re.split(r"\n\s*\n", (body or "").strip()):
+        lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
+        if not lines:
+            continue
+        if all(line.startswith("- ") for line in lines):
+            items = "".join(f"<li>{_inline(line[2:])}</li>" for line in lines)
+            parts.append(f"<ul>{items}</ul>")
+        else:
+            parts.append(f"<p>{_inline(' '.join(lines))}</p>")
+    return mark_safe("\n".join(parts))  # noqa: S308  (every piece escaped above)
+
+
+@register.filter
+def paragraphs(text: str) -> SafeString:
+    """Free text a person typed (notes), as escaped paragraphs that keep its line breaks."""
+    chunks = [chunk for chunk in re.split(r"\n\s*\n", (text or "").strip()) if chunk.strip()]
+    return format_html_join("\n", "<p>{}</p>", ((chunk.strip(),) for chunk in chunks))
