@@ -1,5 +1,6 @@
 """Reads for the plan builder: everything a page or a partial shows, computed once."""
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -64,7 +65,16 @@ class BuilderState:
 
     @cached_property
     def rows(self) -> list[RowView]:
-        return [RowView(i, self.review.by_injection.get(i.pk, [])) for i in self.review.injections]
+        # A row shows its own findings and its zone's (a total above the maximum concerns every
+        # injection of that zone).
+        zone_level = defaultdict(list)
+        for finding in self.review.findings:
+            if finding.injection is None and finding.zone:
+                zone_level[finding.zone].append(finding)
+        return [
+            RowView(i, [*self.review.by_injection.get(i.pk, []), *zone_level[i.zone.code]])
+            for i in self.review.injections
+        ]
 
     def row(self, injection_id: int) -> RowView:
         return next(row for row in self.rows if row.injection.pk == injection_id)

@@ -60,14 +60,14 @@ def _claim_version(
         return
     current = TreatmentPlan.objects.filter(pk=plan.pk).values("status", "version").first()
     if current and current["status"] not in allowed:
-        raise PlanLocked(_locked_message(current["status"]))
+        raise PlanLocked(locked_message(current["status"]))
     raise PlanConflict(
         "This plan was changed in another window or by a colleague since you opened it. "
         "Your change was not saved; the current plan is shown below."
     )
 
 
-def _locked_message(status: str) -> str:
+def locked_message(status: str) -> str:
     if status == PlanStatus.READY:
         return "This plan is ready for consent; return it to draft before changing it."
     label = PlanStatus(status).label.lower()

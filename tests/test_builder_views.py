@@ -456,8 +456,12 @@ def test_adding_with_htmx_appends_the_row_and_updates_the_other_regions(surgeon_
     # The new row travels in a <template>, appended to the table body out of band.
     assert body.startswith('<template><tbody hx-swap-oob="beforeend:#injection-rows">')
     assert f'<tr id="injection-{injection.pk}"' in body
+    # The other UPPER_LIP row is re-rendered too: its zone now totals 0.6 mL, above the maximum.
+    sibling = plan.injections.get(zone__code="UPPER_LIP", volume_ml=Decimal("0.2"))
     regions = {"injection-form", "face-map", "zone-totals", "findings", "workflow"}
-    assert oob_ids(response) == regions
+    assert oob_ids(response) == regions | {f"injection-{sibling.pk}"}
+    assert "ZONE_VOLUME_ABOVE_MAX" in body.split(f'<tr id="injection-{sibling.pk}"')[1]
+    assert f"injection-{plan.injections.get(zone__code='CHEEK_L').pk}" not in body
     assert response["HX-Reswap"] == "none"
     assert hx_trigger(response) == {"plan-version": {"version": 2}}
     # 0.2 + 0.4 mL in the upper lip is above the documented maximum: the findings say so.

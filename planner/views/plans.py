@@ -245,6 +245,8 @@ def _injection_for(plan: TreatmentPlan, injection_id: int) -> PlannedInjection:
 def injection_new(request: HttpRequest, pk: int) -> HttpResponse:
     """The add-injection form, opened for a zone clicked on the face map."""
     plan = get_plan_for_user(request, pk)
+    if not plan.is_editable:
+        return _conflict(request, pk, services.locked_message(plan.status))
     state = builder_state(plan)
     if request.htmx:
         return HttpResponse(
@@ -347,9 +349,36 @@ def _save_injection(
         regions = ("injection-form", *regions)
         extra["injection_form"] = _new_injection_form(state)
         extra["injection_form"].fields["zone"].widget.attrs["data-focus-after-swap"] = ""
-    body = wrapper.format(row) + _partials(request, state, regions, all_oob=True, **extra)
+    zones = {saved.zone.code, injection.zone.code} if injection else {saved.zone.code}
+    body = (
+        wrapper.format(row)
+        + _zone_rows(request, state, zones, exclude=saved.pk)
+        + _partials(request, state, regions, all_oob=True, **extra)
+    )
     response = reswap(HttpResponse(body), "none")
     return trigger_client_event(response, "plan-version", {"version": plan.version})
+
+
+def _zone_rows(
+    request: HttpRequest, state: BuilderState, zones: set[str], *, exclude: int | None = None
+) -> str:
+    """The other rows of the zones a change touched: their zone findings may have changed."""
+    rows = [
+        row
+        for row in state.rows
+        if row.injection.zone.code in zones and row.injection.pk != exclude
+    ]
+    if not rows:
+        return ""
+    context = {**_context(request, state), "oob": True}
+    return (
+        "<template>"
+        + "".join(
+            render_to_string(f"{TEMPLATE}#injection-row", {**context, "row": row}, request=request)
+            for row in rows
+        )
+        + "</template>"
+    )
 
 
 def _invalid_injection(
@@ -435,10 +464,10 @@ def injection_delete(request: HttpRequest, pk: int, injection_id: int) -> HttpRe
     plan.refresh_from_db(fields=["version", "status", "rule_set", "updated_at"])
     state = builder_state(plan)
     # The row's target is replaced with nothing; the rest follows out of band.
-    extra = _partials(
+    body = _zone_rows(request, state, {injection.zone.code}) + _partials(
         request, state, ("face-map", "zone-totals", "findings", "workflow"), all_oob=True
     )
-    response = HttpResponse(extra)
+    response = HttpResponse(body)
     return trigger_client_event(response, "plan-version", {"version": plan.version})
 
 
