@@ -6,6 +6,7 @@ surfacing later as odd behaviour.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -78,6 +79,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",  # login throttling (see the AXES_ block below)
+    "pgtrigger",  # database triggers: append-only audit, frozen consented plans
     "planner",
 ]
 
@@ -95,6 +98,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "planner.middleware.HtmxLoginRedirectMiddleware",
     "planner.middleware.PrivateCacheMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "nanofat.urls"
@@ -158,6 +163,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Login throttling (django-axes) ----------------------------------------------------------
+# The lockout backend comes first and refuses a locked-out (username, address) pair before the
+# password is checked. Failures count per username AND address together, so an attacker cannot
+# lock a whole clinic out from one address, nor lock one person out from everywhere.
+AUTHENTICATION_BACKENDS = [
+    "planner.security.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME <= timedelta(0):
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be at least 1.")
+AXES_RESET_ON_SUCCESS = True
+# The client address is REMOTE_ADDR only: a client-sent X-Forwarded-For is never trusted.
+AXES_CLIENT_IP_CALLABLE = "planner.security.client_ip"
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+AXES_LOCKOUT_CALLABLE = "planner.security.lockout_response"  # registration/locked_out.html
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "patient_list"
@@ -247,17 +271,9 @@ LOGGING = {
         # 4xx request logs repeat the URL only; patient data is never in URLs.
         "django.request": {"level": "ERROR"},
         "django.security.DisallowedHost": {"level": "ERROR"},
+        # Lockouts (WARNING) only; every failed login is in the audit trail already.
+        "axes": {"level": "WARNING"},
     },
 }
 
 PDF_RENDER_TIMEOUT_SECONDS = env_int("PDF_RENDER_TIMEOUT_SECONDS", 20)
-
-# --- Follow-up photos (planner/photos.py) ---------------------------------------------------
-# Clinical photos live outside the static files and any media URL, served only by an
-# authenticated, clinic-checked view. PHOTO_ROOT must not be inside STATIC_ROOT or a web root.
-PHOTO_ROOT = Path(env_str("PHOTO_ROOT") or BASE_DIR / "private" / "photos")
-PHOTO_MAX_BYTES = env_int("PHOTO_MAX_MB", 10) * 1024 * 1024
-PHOTO_MAX_DIMENSION = env_int("PHOTO_MAX_DIMENSION", 8000)  # pixels on the longer side
-if PHOTO_MAX_BYTES < 1 or PHOTO_MAX_DIMENSION < 1:
-    raise ImproperlyConfigured("PHOTO_MAX_MB and PHOTO_MAX_DIMENSION must be at least 1.")
-# --- end follow-up photos ---

@@ -376,6 +376,20 @@ class AppendOnlyError(ValidationError):
     pass
 
 
+class AppendOnlyQuerySet(models.QuerySet):
+    """Bulk writes refused too: ``AuditEntry.objects.filter(...).delete()`` must not work either.
+    (On PostgreSQL a trigger refuses them as well; see planner/triggers.py.)"""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit entries are never changed.")
+
+    def delete(self):
+        raise AppendOnlyError("Audit entries are never deleted.")
+
+    def bulk_update(self, *args, **kwargs):
+        raise AppendOnlyError("Audit entries are never changed.")
+
+
 class AuditEntry(models.Model):
     """Who did what to which record, and when. Written once, never changed."""
 
@@ -397,6 +411,8 @@ class AuditEntry(models.Model):
     changes = models.JSONField(default=dict, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
 
+    objects = AppendOnlyQuerySet.as_manager()
+
     class Meta:
         ordering = ["-at", "-pk"]
         verbose_name_plural = "audit entries"
@@ -416,19 +432,6 @@ class AuditEntry(models.Model):
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit entries are never deleted.")
 
-
-# Consent wording and signed consent records: their own module (planner/models_consent.py).
-from .models_consent import ConsentRecord, ConsentText  # noqa: E402, F401
-
-# Follow-up and outcomes (schedule, visits and scores, photos, exports): their own module.
-from .models_followup import (  # noqa: E402, F401
-    AdverseEvent,
-    ClinicExport,
-    ClinicFollowUpSettings,
-    FollowUp,
-    FollowUpInterval,
-    Photo,
-)
 
 # Procedure-day models live in their own module; importing it here registers them with the app.
 from .models_procedure import (  # noqa: E402, F401
