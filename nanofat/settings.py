@@ -277,3 +277,13 @@ LOGGING = {
 }
 
 PDF_RENDER_TIMEOUT_SECONDS = env_int("PDF_RENDER_TIMEOUT_SECONDS", 20)
+
+# --- Follow-up photos (planner/photos.py) ---------------------------------------------------
+# Clinical photos live outside the static files and any media URL, served only by an
+# authenticated, clinic-checked view. PHOTO_ROOT must not be inside STATIC_ROOT or a web root.
+PHOTO_ROOT = Path(env_str("PHOTO_ROOT") or BASE_DIR / "private" / "photos")
+PHOTO_MAX_BYTES = env_int("PHOTO_MAX_MB", 10) * 1024 * 1024
+PHOTO_MAX_DIMENSION = env_int("PHOTO_MAX_DIMENSION", 8000)  # pixels on the longer side
+if PHOTO_MAX_BYTES < 1 or PHOTO_MAX_DIMENSION < 1:
+    raise ImproperlyConfigured("PHOTO_MAX_MB and PHOTO_MAX_DIMENSION must be at least 1.")
+# --- end follow-up photos ---

@@ -433,6 +433,19 @@ class AuditEntry(models.Model):
         raise AppendOnlyError("Audit entries are never deleted.")
 
 
+# Consent wording and signed consent records: their own module (planner/models_consent.py).
+from .models_consent import ConsentRecord, ConsentText  # noqa: E402, F401
+
+# Follow-up and outcomes (schedule, visits and scores, photos, exports): their own module.
+from .models_followup import (  # noqa: E402, F401
+    AdverseEvent,
+    ClinicExport,
+    ClinicFollowUpSettings,
+    FollowUp,
+    FollowUpInterval,
+    Photo,
+)
+
 # Procedure-day models live in their own module; importing it here registers them with the app.
 from .models_procedure import (  # noqa: E402, F401
     ClinicProcessingDefaults,
