@@ -6,6 +6,30 @@ from decimal import Decimal
 
 from PIL import Image
 
+#: The URL names of the follow-up block of planner/urls.py. Their role matrix is
+#: tests/test_followup_roles.py (which checks this set against planner/urls.py);
+#: tests/test_role_matrix.py leaves them to it.
+FOLLOW_UP_URL_NAMES = frozenset(
+    {
+        "dashboard",
+        "plan_followup",
+        "followup_schedule",
+        "followup_unscheduled",
+        "plan_followup_chart",
+        "followup_summary_pdf",
+        "followup_visit",
+        "followup_status",
+        "patient_followup",
+        "patient_followup_chart",
+        "plan_photos",
+        "photo_compare",
+        "photo_file",
+        "photo_delete",
+        "export_page",
+        "export_audit_csv",
+    }
+)
+
 VISIT_OK = {
     "visited_on": "",
     "gais_surgeon": "2",

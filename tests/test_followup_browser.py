@@ -157,3 +157,56 @@ def test_a_surgeon_records_a_follow_up_visit_with_scores(live_server, browser_pa
     assert width > 300  # the SVG loaded and was drawn as an image
     expect(page.get_by_role("cell", name="Much improved").first).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "followup-plan.png"), full_page=True)
+
+
+def test_photos_upload_and_compare_side_by_side(live_server, browser_page, scar_plan):
+    from playwright.sync_api import expect
+
+    from planner.models import Photo
+    from tests.factories import PASSWORD
+    from tests.followup_support import gps_exif, jpeg_bytes
+
+    page = browser_page
+    base = live_server.url
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Username").fill("browser-surgeon")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{base}/patients/")
+
+    first = scar_plan.follow_ups.order_by("due_on")[0]
+    page.goto(f"{base}/plans/{scar_plan.pk}/photos/")
+    for timepoint, colour in (("baseline", "red"), (str(first.pk), "green")):
+        page.get_by_label("Time point").select_option(timepoint)
+        page.get_by_label("View:", exact=True).select_option("front")
+        page.get_by_label("Photo:", exact=True).set_input_files(
+            files=[
+                {
+                    "name": "face.jpg",
+                    "mimeType": "image/jpeg",
+                    "buffer": jpeg_bytes(size=(640, 480), colour=colour, exif=gps_exif()),
+                }
+            ]
+        )
+        page.get_by_role("button", name="Upload photo").click()
+        expect(page.get_by_text("Photo saved")).to_be_visible()
+    assert Photo.objects.filter(plan=scar_plan).count() == 2
+
+    page.get_by_role("link", name="Compare baseline and follow-up").click()
+    images = page.locator(".compare-grid img")
+    expect(images).to_have_count(2)
+    for index in range(2):
+        image = images.nth(index)
+        width = 0
+        for _ in range(50):
+            width = image.evaluate("img => img.complete ? img.naturalWidth : 0")
+            if width:
+                break
+            page.wait_for_timeout(100)
+        assert width == 640  # served through the clinic-checked view
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "followup-compare.png"), full_page=True)
+
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.get_by_role("heading", name="Follow-ups due")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "followup-dashboard.png"), full_page=True)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from planner.models import Photo
-from tests.followup_support import jpeg_bytes, perform, visit_post
+from tests.followup_support import FOLLOW_UP_URL_NAMES, jpeg_bytes, perform, visit_post
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,6 @@ MATRIX = [
     ("export_audit_csv", "GET", None, None, (LOGIN, 403, 403, 200, 403)),
     ("export_audit_csv", "POST", None, "identifiable", (LOGIN, 403, 403, 200, 403)),
 ]
-FOLLOW_UP_URL_NAMES = frozenset(row[0] for row in MATRIX)
 
 
 @pytest.fixture(autouse=True)
@@ -121,3 +120,4 @@ def test_every_follow_up_url_is_covered():
     block = source.split("# --- follow-up and outcomes")[1].split("# --- end follow-up")[0]
     names = {part.split('"')[1] for part in block.split("name=")[1:]}
     assert names == FOLLOW_UP_URL_NAMES
+    assert {row[0] for row in MATRIX} == FOLLOW_UP_URL_NAMES

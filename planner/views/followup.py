@@ -286,6 +286,7 @@ def patient_chart(request: HttpRequest, pk: int) -> HttpResponse:
 
 def summary_html(plan: TreatmentPlan) -> str:
     follow_ups = followup.plan_follow_ups(plan)
+    seen = followup.seen(follow_ups)
     chart = base64.b64encode(plan_chart_svg(plan)).decode("ascii")
     return render_to_string(
         "planner/followup_summary_print.html",
@@ -294,7 +295,8 @@ def summary_html(plan: TreatmentPlan) -> str:
             "patient": plan.patient,
             "clinic": plan.patient.clinic,
             "follow_ups": follow_ups,
-            "seen": followup.seen(follow_ups),
+            "seen": seen,
+            "vss_versions": sorted({f.get_vss_version_display() for f in seen if f.vss_version}),
             "session_on": followup.performed_on(plan),
             "scar": followup.is_scar_plan(plan),
             "chart_data_uri": f"data:image/svg+xml;base64,{chart}",
