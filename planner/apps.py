@@ -8,7 +8,10 @@ class PlannerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (login/logout audit receivers)
+        from . import (  # noqa: F401
+            signals,  # login/logout audit receivers
+            triggers,  # PostgreSQL guards, see planner/triggers.py
+        )
 
         post_migrate.connect(_sync_roles, sender=self)
         # WeasyPrint is loaded when the app starts (gunicorn's preload_app: in the master), so no
