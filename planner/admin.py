@@ -720,4 +720,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
     def changes_pretty(self, obj: AuditEntry) -> str:
         text = json.dumps(obj.changes, ensure_ascii=False, indent=2, sort_keys=True)
         return format_html("<pre>{}</pre>", text)
-
