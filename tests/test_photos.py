@@ -258,6 +258,8 @@ def test_baseline_and_follow_up_are_shown_side_by_side(surgeon_client, performed
     ).content.decode()
     assert reverse("photo_file", args=[baseline.pk]) in page
     assert reverse("photo_file", args=[later.pk]) in page
+    gallery = surgeon_client.get(reverse("plan_photos", args=[performed.pk])).content.decode()
+    assert "Standard views not yet taken: Left oblique, Right oblique" in gallery
     profile = surgeon_client.get(
         reverse("photo_compare", args=[performed.pk]), {"view": "profile_left"}
     ).content.decode()

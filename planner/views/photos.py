@@ -34,6 +34,14 @@ def _gallery(plan: TreatmentPlan) -> list[dict]:
         group = by_follow_up.get(photo.follow_up_id) if photo.follow_up_id else groups[0]
         if group is not None:
             group["photos"].append(photo)
+    for group in groups:
+        # The standard views not yet taken at this time point (close-ups are per zone).
+        taken = {photo.view for photo in group["photos"]}
+        group["missing"] = [
+            label
+            for value, label in PhotoView.choices
+            if value != PhotoView.CLOSE_UP and value not in taken
+        ]
     return groups
 
 
