@@ -24,6 +24,11 @@ RUN SECRET_KEY=build-only-collectstatic-key DEBUG=0 python manage.py collectstat
 
 # Runs unprivileged; the code and static files stay root-owned and read-only to it.
 RUN useradd --system --uid 10001 --no-create-home --home-dir /nonexistent nanofat
+# Clinical photos (planner/photos.py): the one folder the app writes, owned by it and readable by
+# nobody else; docker-compose.yml mounts a named volume here so photos outlive the container.
+RUN mkdir -p /var/lib/nanofat/photos && chown -R nanofat /var/lib/nanofat \
+    && chmod 700 /var/lib/nanofat/photos
+ENV PHOTO_ROOT=/var/lib/nanofat/photos
 USER nanofat
 
 EXPOSE 8000
