@@ -204,6 +204,10 @@ class InjectionForm(NormalisedTextMixin, forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.instance.pk and "zone" not in kwargs.get("initial", {}):
+            # The zone field speaks codes; the model's initial is its id, which made an unchanged
+            # zone count as changed (and show up in the audit trail's changed fields).
+            self.initial["zone"] = self.instance.zone.code
         for name, field in self.fields.items():
             # Errors and live rule findings for a field are shown in its feedback element.
             field.widget.attrs["aria-describedby"] = self.feedback_id(name)
