@@ -17,6 +17,11 @@ urlpatterns = [
     ),
     path("plans/<int:pk>/", plans.plan_builder, name="plan_builder"),
     path("plans/<int:pk>/procedure/", procedure.procedure_day, name="procedure_day"),
+    path(
+        "plans/<int:pk>/operative-record.pdf",
+        procedure.operative_record_pdf,
+        name="operative_record_pdf",
+    ),
     path("plans/<int:pk>/repeat/", plans.plan_repeat, name="plan_repeat"),
     path("plans/<int:pk>/details/", plans.plan_details_update, name="plan_details_update"),
     path("plans/<int:pk>/status/", plans.plan_transition, name="plan_transition"),

@@ -11,6 +11,7 @@ from planner import procedure
 from planner.admin_procedure import ProtocolPresetAdmin
 from planner.deviations import deviations
 from planner.models import (
+    AuditEntry,
     PerformedInjection,
     PlanAddendum,
     ProcessingRecord,
@@ -466,3 +467,64 @@ def test_addenda_are_refused_before_the_plan_is_performed(surgeon_client, consen
     )
     assert response.status_code == 422
     assert not PlanAddendum.objects.exists()
+
+
+# --- the operative record (second document of the procedure sheet) ---------------------------
+
+
+def operative_text(client, plan) -> str:
+    import io
+
+    from pypdf import PdfReader
+
+    response = client.get(reverse("operative_record_pdf", args=[plan.pk]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert "no-store" in response["Cache-Control"]
+    assert "Alice" not in response["Content-Disposition"]
+    reader = PdfReader(io.BytesIO(response.content))
+    return " ".join(" ".join((page.extract_text() or "").split()) for page in reader.pages)
+
+
+def test_the_operative_record_lists_lots_deviations_and_planned_versus_performed(
+    surgeon_client, consented_plan
+):
+    surgeon_client.post(
+        url(consented_plan),
+        {"action": "processing", "stamp": stamp(consented_plan), **PROCESSING},
+    )
+    rows = [AS_PLANNED[0], ("UPPER_LIP", "0.25", "needle", 27, "dermis", "retrograde")]
+    surgeon_client.post(url(consented_plan), performed_post(consented_plan, rows))
+    surgeon_client.post(
+        url(consented_plan),
+        {
+            "action": "complete",
+            "stamp": stamp(consented_plan),
+            "end-adverse_events": "Vasovagal episode, resolved",
+            "end-zone:UPPER_LIP": "Asymmetry corrected on the table",
+        },
+    )
+    text = operative_text(surgeon_client, consented_plan)
+    assert "Nanofat operative record" in text
+    assert "KIT-2026-118" in text
+    assert "FLT-77" in text
+    assert "UPPER_LIP: 0.2 mL planned, 0.25 mL injected" in text
+    assert "Asymmetry corrected on the table" in text
+    assert "Vasovagal episode, resolved" in text
+    assert "Page 1 of" in text
+    assert AuditEntry.objects.filter(
+        action="print", object_id=str(consented_plan.pk), changes__document="operative_record"
+    ).exists()
+
+
+def test_the_operative_record_exists_only_once_performed(surgeon_client, consented_plan):
+    response = surgeon_client.get(reverse("operative_record_pdf", args=[consented_plan.pk]))
+    assert response.status_code == 404
+
+
+def test_staff_can_download_the_operative_record_and_other_clinics_cannot(
+    colleague_client, outsider_client, performed_plan
+):
+    assert "Nanofat operative record" in operative_text(colleague_client, performed_plan)
+    response = outsider_client.get(reverse("operative_record_pdf", args=[performed_plan.pk]))
+    assert response.status_code == 404

@@ -39,7 +39,7 @@ def _pdf_response(content: bytes, plan: TreatmentPlan, version: int) -> HttpResp
     return response
 
 
-def _unavailable(request: HttpRequest, plan: TreatmentPlan, error: pdf.PdfError) -> HttpResponse:
+def unavailable(request: HttpRequest, plan: TreatmentPlan, error: pdf.PdfError) -> HttpResponse:
     timed_out = isinstance(error, pdf.PdfRenderTimeout)
     response = render(
         request,
@@ -72,7 +72,7 @@ def consent_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         content, document_id = consent.render_sheet_pdf(state)
     except pdf.PdfError as error:
-        return _unavailable(request, plan, error)
+        return unavailable(request, plan, error)
     audit.record(
         actor=request.user,
         action=AuditAction.PRINT,
@@ -148,6 +148,6 @@ def _record_signature(request: HttpRequest, plan: TreatmentPlan) -> HttpResponse
             return render(request, "planner/consent/record.html", context, status=409)
         return _preview(request, current, error_message=str(refusal), status=409)
     except pdf.PdfError as error:
-        return _unavailable(request, plan, error)
+        return unavailable(request, plan, error)
     messages.success(request, "Consent recorded. The plan is now consented and read-only.")
     return redirect("consent_sheet", plan.pk)

@@ -2,12 +2,12 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import audit, procedure
+from .. import audit, operative, pdf, procedure
 from ..access import get_patient_for_user, get_plan_for_user
 from ..choices import AuditAction, PlanStatus
 from ..forms_procedure import (
@@ -19,6 +19,7 @@ from ..forms_procedure import (
 )
 from ..models import TreatmentPlan
 from ..services import PlanConflict, PlanLocked
+from . import consent as consent_views
 
 EDIT_PERMISSION = "planner.change_treatmentplan"
 
@@ -185,3 +186,27 @@ def _context(request: HttpRequest, plan: TreatmentPlan, state, forms) -> dict:
         "addenda": plan.addenda.select_related("author"),
         **forms,
     }
+
+
+@require_GET
+@permission_required("planner.view_treatmentplan", raise_exception=True)
+def operative_record_pdf(request: HttpRequest, pk: int) -> HttpResponse:
+    """The operative record of a performed plan, as a PDF; every download is audited."""
+    plan = get_plan_for_user(request, pk)
+    if plan.status != PlanStatus.PERFORMED:
+        raise Http404("The operative record exists once the session is performed.")
+    try:
+        content = operative.render_operative_pdf(plan)
+    except pdf.PdfError as error:
+        return consent_views.unavailable(request, plan, error)
+    audit.record(
+        actor=request.user,
+        action=AuditAction.PRINT,
+        obj=plan,
+        request=request,
+        changes={"document": "operative_record"},
+    )
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="operative-record-plan-{plan.pk}.pdf"'
+    response["Cache-Control"] = "no-store, private"
+    return response
