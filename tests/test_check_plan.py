@@ -16,8 +16,14 @@ CONTRACT_EXAMPLE = {
     "indications": ["fine_lines"],
     "combined_with": ["prf"],
     "injections": [
-        {"zone": "UPPER_LIP", "volume_ml": "0.3", "instrument": "needle", "gauge": 27,
-         "depth": "subdermis", "technique": "retrograde"}
+        {
+            "zone": "UPPER_LIP",
+            "volume_ml": "0.3",
+            "instrument": "needle",
+            "gauge": 27,
+            "depth": "subdermis",
+            "technique": "retrograde",
+        }
     ],
 }
 
@@ -68,7 +74,7 @@ def test_an_error_finding_exits_1_with_the_contract_shape(tmp_path, capsys):
         }
     ]
     assert "0.6 mL" in result["findings"][0]["message"]
-    assert "0.2–0.5 mL" in result["findings"][0]["message"]
+    assert "0.2\u20130.5 mL" in result["findings"][0]["message"]  # an en dash, as in print
 
 
 def test_warnings_alone_exit_0_and_are_printed(tmp_path, capsys):
