@@ -6,6 +6,9 @@ Django is imported inside the fixtures, never at module level: the pure rules te
 
 import pytest
 
+# Chromium, the demo live server and a browser context with screenshots on failure.
+pytest_plugins = ["tests.browser_support"]
+
 DB_FIXTURES = {
     "db",
     "transactional_db",
