@@ -11,8 +11,8 @@ PYTHON ?= $(shell for v in 3.13 3.12; do \
 	    [ -x "$$d" ] && { echo "$$d"; exit 0; }; done; \
 	done)
 # Debian packages: chromium for the browser tests, libharfbuzz-subset0 for fast PDF font subsetting,
-# poppler-utils to look at PDFs, the Pango stack WeasyPrint draws with.
-DEB_PACKAGES := chromium libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 poppler-utils
+# poppler-utils to look at PDFs, the Pango stack WeasyPrint draws with, wrk for bench/http.py.
+DEB_PACKAGES := chromium libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 poppler-utils wrk
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -69,9 +69,16 @@ format: venv
 test: venv sysdeps lint
 	$(PY) -m pytest
 
+# -P: the scripts' own folder stays off sys.path, where bench/http.py would shadow the standard
+# library's http package for the others. bench/http.py needs PostgreSQL (DATABASE_URL's server,
+# default postgres://postgres@127.0.0.1:5432) and creates and drops a nanofat_bench database.
+# Each runs even when one before it fails; make bench then fails at the end.
 bench: venv sysdeps
-	$(PY) bench/rules.py
-	$(PY) bench/pdf.py
+	@status=0; \
+	$(PY) -P bench/rules.py || status=1; \
+	$(PY) -P bench/pdf.py || status=1; \
+	$(PY) -P bench/http.py || status=1; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache .ruff_cache

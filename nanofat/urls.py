@@ -1,3 +1,5 @@
+import os
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -18,3 +20,10 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("planner.urls")),
 ]
+
+# --- benchmark baseline (bench/http.py only) ---
+if os.environ.get("NANOFAT_BENCH") == "1":
+    from .bench_urls import urlpatterns as bench_urlpatterns
+
+    urlpatterns += bench_urlpatterns
+# --- end benchmark baseline ---

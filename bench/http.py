@@ -1,0 +1,961 @@
+"""HTTP benchmark: the planner under gunicorn as production runs it, driven by wrk.
+
+Run from the project root: `python bench/http.py` (or `make bench`). For PostgreSQL and then
+for SQLite it
+
+1. creates an empty database (PostgreSQL: `nanofat_bench` on the server of DATABASE_URL, by
+   default postgres://postgres@127.0.0.1:5432; SQLite: a file in a temporary folder), migrates
+   it, loads the reference data and seeds a clinic (bench/seed.py: 500 patients, 2,000 plans of
+   5-40 injections, logged-in sessions);
+2. starts gunicorn with gunicorn.conf.py and nanofat.settings, DEBUG off, whitenoise serving
+   the collected static files, on 127.0.0.1 and a free port, with NANOFAT_BENCH=1, which adds
+   one URL, /bench/bare: a view that does no work, the stack's own limit;
+3. drives each endpoint with wrk at 1, 8 and 32 connections for BENCH_SECONDS (default 3)
+   seconds each (PDFs: at least 6), then the builder page while two clients download PDFs;
+4. stops gunicorn (its whole process group) and drops the database.
+
+It prints requests/s, p50 and p99 latency per endpoint and connection count, each throughput as
+a fraction of the bare view's in the same run, PostgreSQL against SQLite, the builder's share
+under PDF load, the peak RSS of each gunicorn worker, and every target of issue 7 with its
+verdict. It exits 1 if any request failed (anything but a 2xx, a socket error, a timeout).
+
+Options: --only postgresql|sqlite, --seconds N, --endpoints builder40,search (the bare view
+always runs), --logs DIR (keep gunicorn's logs), --skip-collectstatic. The environment's
+GUNICORN_* variables reach gunicorn.conf.py unchanged, so `GUNICORN_WORKERS=3 python
+bench/http.py` measures that setup. Run it with `python -P` (as make bench does) or from any
+folder but bench/: see the note on sys.path below.
+"""
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# This file is named http.py: run as a script, its folder comes first on sys.path and would
+# shadow the standard library's `http` package for every later import. Put the project there.
+if sys.path and Path(sys.path[0] or ".").resolve() == HERE:
+    sys.path[0] = str(ROOT)
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import runpy  # noqa: E402
+import secrets  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import sqlite3  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from urllib.parse import urlsplit, urlunsplit  # noqa: E402
+
+# gunicorn.conf.py's access_log_format: '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+ACCESS_LINE = re.compile(r'^\S+ "[A-Z]+ ([^ ?"]+)[^"]*" (\d{3}) ')
+PYTHON = sys.executable
+GUNICORN = str(Path(PYTHON).parent / "gunicorn")
+SCENARIO_SCRIPT = HERE / "wrk" / "scenario.lua"
+CONNECTIONS = (1, 8, 32)
+PDF_CLIENTS = 2
+PDF_SECONDS = 6
+CONTENTION_CONNECTIONS = 8
+DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
+BENCH_DATABASE = os.environ.get("BENCH_DATABASE_NAME", "nanofat_bench")
+
+# Targets of issue 7, as fractions of the bare view's peak throughput in the same run.
+RATIO_TARGETS = {"builder40": 0.05, "volume": 0.08, "validate": 0.15, "search": 0.08}
+GROWTH_LIMIT = 0.50  # builder service time at 1 connection, 5 -> 40 injections
+POSTGRES_VS_SQLITE = 0.85
+CONTENTION_SHARE = 0.50
+RSS_LIMIT_MB = 150
+
+LABELS = {
+    "bare": "bare Django view (baseline)",
+    "builder40": "plan builder, 40 injections",
+    "builder5": "plan builder, 5 injections",
+    "volume": "htmx volume change (save)",
+    "validate": "live validation (no save)",
+    "search": "patient search (htmx)",
+    "pdf": "consent PDF",
+}
+
+
+class BenchError(RuntimeError):
+    """Something the benchmark needs is missing or broke; the message says what."""
+
+
+# --- measurements ---------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    endpoint: str
+    connections: int
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    failures: int
+    non_2xx: int = 0
+    sent: int = 0
+    first_failure: str = ""
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class BackendResult:
+    name: str
+    runs: dict[tuple[str, int], Run] = field(default_factory=dict)
+    contention: Run | None = None
+    contention_pdf: Run | None = None
+    rss_mb: dict[int, float] = field(default_factory=dict)
+    pss_mb: dict[int, float] = field(default_factory=dict)
+    helper_rss_mb: dict[int, float] = field(default_factory=dict)
+    pdf_missing: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+    failures: int = 0
+    non_2xx_seen: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, run: Run, what: str) -> None:
+        """Adds a run's failures to the total, with a note saying where they happened."""
+        self.non_2xx_seen += run.non_2xx
+        if run.failures:
+            self.failures += run.failures
+            self.notes.append(
+                f"{run.failures} failed: {what} at {run.connections} connections"
+                f" ({run.first_failure})"
+            )
+
+    def add(self, run: Run) -> None:
+        self.runs[(run.endpoint, run.connections)] = run
+
+    def peak(self, endpoint: str) -> Run | None:
+        runs = [run for (name, _), run in self.runs.items() if name == endpoint]
+        return max(runs, key=lambda run: run.rps) if runs else None
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_checked(args: list[str], env: dict[str, str], what: str) -> str:
+    result = subprocess.run(
+        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    if result.returncode != 0:
+        raise BenchError(f"{what} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    return result.stdout
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    return run_checked([PYTHON, "manage.py", *args], env, f"manage.py {' '.join(args)}")
+
+
+def children(pid: int) -> list[int]:
+    """Child processes of every thread of PID (a process started from a request thread of a
+    gthread worker is listed under that thread, not under the main one)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(part) for part in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def proc_kb(pid: int, key: str, name: str = "status") -> int:
+    """A `key: N kB` line of /proc/PID/status (or smaps_rollup), 0 if the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class Gunicorn:
+    """gunicorn with gunicorn.conf.py in its own process group, so stopping it stops all."""
+
+    def __init__(self, env: dict[str, str], port: int, log_path: Path):
+        self.env = env
+        self.port = port
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        try:
+            self.process = subprocess.Popen(
+                [GUNICORN, "--config", "gunicorn.conf.py", "nanofat.wsgi"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"gunicorn exited at start:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.base_url + "/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.2)
+        raise BenchError(f"gunicorn did not answer /healthz within 60 s:\n{self.log_tail()}")
+
+    def workers(self) -> list[int]:
+        return children(self.process.pid) if self.process else []
+
+    def helpers(self) -> list[int]:
+        """Processes the workers started (a PDF render pool, for instance)."""
+        found, queue = [], [pid for worker in self.workers() for pid in children(worker)]
+        while queue:
+            pid = queue.pop()
+            found.append(pid)
+            queue.extend(children(pid))
+        return found
+
+    def cpu_ticks(self) -> int:
+        """CPU time (clock ticks) used so far by the workers and everything they started."""
+        total = 0
+        for pid in [*self.workers(), *self.helpers()]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        return total
+
+    def wait_idle(self, timeout: float = 120) -> float:
+        """Waits until the server has finished what wrk left behind: requests still queued or
+        rendering when wrk stopped (a PDF backlog can take many seconds) would otherwise eat
+        into the next measurement. Idle: under 20 ms of CPU in 0.3 s. Returns the wait."""
+        started = time.monotonic()
+        before = self.cpu_ticks()
+        while time.monotonic() - started < timeout:
+            time.sleep(0.3)
+            now = self.cpu_ticks()
+            if now - before <= 2:
+                break
+            before = now
+        return time.monotonic() - started
+
+    def statuses(self) -> dict[str, int]:
+        """Responses by status in gunicorn's access log, the late ones (answered after wrk
+        stopped waiting) included; /healthz probes left out."""
+        counts: dict[str, int] = {}
+        for line in self.log_tail(limit=None).splitlines():
+            match = ACCESS_LINE.match(line)
+            if match and match.group(1) != "/healthz":
+                counts[match.group(2)] = counts.get(match.group(2), 0) + 1
+        return counts
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        group = self.process.pid  # start_new_session: the group id is the master's pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        # Anything of the group still alive (a render process outliving its worker) goes too.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        self.process = None
+
+    def log_tail(self, limit: int | None = 4000) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return text if limit is None else text[-limit:]
+
+
+class MemorySampler(threading.Thread):
+    """Polls the peak RSS (VmHWM) of every worker while the load runs: a worker recycled by
+    max_requests takes its figure with it, so it is read before it goes."""
+
+    def __init__(self, server: Gunicorn):
+        super().__init__(daemon=True)
+        self.server = server
+        self.stopped = threading.Event()
+        self.rss_kb: dict[int, int] = {}
+        self.pss_kb: dict[int, int] = {}
+        self.helper_kb: dict[int, int] = {}
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.25):
+            self.sample()
+
+    def sample(self) -> None:
+        for pid in self.server.workers():
+            self.rss_kb[pid] = max(self.rss_kb.get(pid, 0), proc_kb(pid, "VmHWM"))
+            pss = proc_kb(pid, "Pss", "smaps_rollup")
+            self.pss_kb[pid] = max(self.pss_kb.get(pid, 0), pss)
+        for pid in self.server.helpers():
+            self.helper_kb[pid] = max(self.helper_kb.get(pid, 0), proc_kb(pid, "VmHWM"))
+
+    def finish(self) -> None:
+        self.sample()
+        self.stopped.set()
+        self.join(timeout=5)
+
+
+# --- databases ------------------------------------------------------------------------------
+
+
+class Postgres:
+    name = "PostgreSQL"
+
+    def __init__(self):
+        configured = os.environ.get("DATABASE_URL", "")
+        server = configured if configured.startswith(("postgres://", "postgresql://")) else ""
+        parts = urlsplit(server or DEFAULT_SERVER)
+        self.admin_url = urlunsplit(parts._replace(path="/postgres"))
+        self.url = urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as connection:
+            connection.execute(sql)
+
+    def create(self) -> None:
+        try:
+            self._admin(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+            self._admin(f'CREATE DATABASE "{BENCH_DATABASE}"')
+        except Exception as error:
+            raise BenchError(
+                f"cannot create {BENCH_DATABASE} on {self.admin_url}: {error}"
+            ) from None
+
+    def drop(self) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+
+    def plan_versions(self, ids: list[int]) -> dict[int, int]:
+        import psycopg
+
+        with psycopg.connect(self.url) as connection:
+            rows = connection.execute(
+                "SELECT id, version FROM planner_treatmentplan WHERE id = ANY(%s)", (ids,)
+            ).fetchall()
+        return dict(rows)
+
+
+class Sqlite:
+    name = "SQLite"
+
+    def __init__(self, folder: Path):
+        self.path = folder / "bench.sqlite3"
+        self.url = f"sqlite:///{self.path}"
+
+    def create(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def drop(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+    def plan_versions(self, ids: list[int]) -> dict[int, int]:
+        with sqlite3.connect(self.path, timeout=10) as connection:
+            marks = ",".join("?" * len(ids))
+            rows = connection.execute(
+                f"SELECT id, version FROM planner_treatmentplan WHERE id IN ({marks})",  # noqa: S608
+                ids,
+            ).fetchall()
+        return dict(rows)
+
+
+def app_env(database_url: str, port: int, secret_key: str) -> dict[str, str]:
+    """Production's environment: DEBUG off, a secret key, the allowed host; HTTPS off because
+    the benchmark talks plain HTTP to 127.0.0.1 (no TLS proxy in front)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="nanofat.settings",
+        DEBUG="0",
+        SECRET_KEY=secret_key,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_HTTPS="0",
+        DATABASE_URL=database_url,
+        NANOFAT_BENCH="1",
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    return env
+
+
+def gunicorn_shape(env: dict[str, str]) -> str:
+    saved = dict(os.environ)
+    try:
+        os.environ.update(env)
+        conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return f"{conf['workers']} workers x {conf['threads']} threads ({conf['worker_class']})"
+
+
+# --- wrk ------------------------------------------------------------------------------------
+
+
+Lines = list[tuple[str, str, str]]
+
+
+def wrk(
+    base_url: str, endpoint: str, lines: Lines, connections: int, seconds: float, folder: Path
+) -> Run:
+    scenario = folder / f"{endpoint}-{connections}-{time.monotonic_ns()}.tsv"
+    scenario.write_text("".join(f"{who}\t{key}\t{value}\n" for who, key, value in lines))
+    process = start_wrk(base_url, scenario, connections, seconds)
+    return finish_wrk(process, endpoint, connections, seconds)
+
+
+def start_wrk(base_url: str, scenario: Path, connections: int, seconds: float):
+    # One thread per connection: the Lua state of a thread is then one connection's state.
+    command = [
+        "wrk",
+        f"-t{connections}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(SCENARIO_SCRIPT),
+        base_url,
+        "--",
+        str(scenario),
+    ]
+    return subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finish_wrk(process: subprocess.Popen, endpoint: str, connections: int, seconds: float) -> Run:
+    try:
+        out, err = process.communicate(timeout=seconds + 60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise BenchError(f"wrk did not finish ({endpoint}, {connections} connections)") from None
+    line = next((ln for ln in out.splitlines() if ln.startswith("BENCH_RESULT ")), None)
+    if process.returncode != 0 or line is None:
+        raise BenchError(f"wrk failed ({endpoint}):\n{out[-2000:]}\n{err[-2000:]}")
+    data = json.loads(line.removeprefix("BENCH_RESULT "))
+    failures = (
+        data["non_2xx"]
+        + data["connect_errors"]
+        + data["read_errors"]
+        + data["write_errors"]
+        + data["timeouts"]
+    )
+    first = data["first_failure"]
+    if data["requests"] == 0:
+        failures += 1  # nothing answered within the run: a stall is a failure too
+        first = first or f"no response within {seconds:g} s"
+    if not first and failures:
+        first = (
+            f"socket errors: connect {data['connect_errors']}, read {data['read_errors']}, "
+            f"write {data['write_errors']}, timeout {data['timeouts']}"
+        )
+    return Run(
+        endpoint=endpoint,
+        connections=connections,
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        failures=failures,
+        non_2xx=data["non_2xx"],
+        sent=data["sent"],
+        first_failure=first,
+    )
+
+
+class Scenarios:
+    """The wrk scenario lines of each endpoint, from what bench/seed.py created."""
+
+    def __init__(self, data: dict):
+        self.data = data
+        self.csrf = data["csrf"]
+
+    def _session(self, keys: list[str]) -> Lines:
+        lines: Lines = [("*", "header", f"X-CSRFToken: {self.csrf}")]
+        for index, key in enumerate(keys, start=1):
+            lines.append((str(index), "header", f"Cookie: sessionid={key}; csrftoken={self.csrf}"))
+        return lines
+
+    def _htmx_post(self) -> Lines:
+        return [
+            ("*", "method", "POST"),
+            ("*", "header", "HX-Request: true"),
+            ("*", "header", "Content-Type: application/x-www-form-urlencoded"),
+        ]
+
+    def bare(self) -> Lines:
+        return [("*", "path", "/bench/bare")]
+
+    def builder40(self) -> Lines:
+        lines = self._session(self.data["sessions"])
+        for index, plan in enumerate(self.data["plans_40"], start=1):
+            lines.append((str(index), "path", f"/plans/{plan['plan']}/"))
+        return lines
+
+    def builder5(self) -> Lines:
+        return [
+            *self._session(self.data["sessions"]),
+            ("*", "path", f"/plans/{self.data['plan_5']}/"),
+        ]
+
+    def volume(self, versions: dict[int, int]) -> Lines:
+        lines = self._session(self.data["sessions"]) + self._htmx_post()
+        lines += [("*", "volume", "0.25"), ("*", "volume", "0.20")]
+        for index, plan in enumerate(self.data["plans_40"], start=1):
+            prefix = f"inj{plan['injection']}-"
+            fields = {
+                "zone": plan["zone"],
+                "volume_ml": "{volume}",
+                "instrument": "needle",
+                "gauge": "27",
+                "depth": "dermis",
+                "technique": "retrograde",
+                "notes": "",
+            }
+            body = "&".join(f"{prefix}{name}={value}" for name, value in fields.items())
+            who = str(index)
+            lines += [
+                (who, "path", f"/plans/{plan['plan']}/injections/{plan['injection']}/edit/"),
+                (who, "body", body + "&version={version}"),
+                (who, "version", str(versions[plan["plan"]])),
+            ]
+        return lines
+
+    def validate(self) -> Lines:
+        lines = self._session(self.data["sessions"]) + self._htmx_post()
+        # 0.6 mL breaks the zone maximum: the response then carries a rule finding.
+        lines += [("*", "volume", value) for value in ("0.3", "0.6", "0.25")]
+        fields = {
+            "zone": "UPPER_LIP",
+            "volume_ml": "{volume}",
+            "instrument": "needle",
+            "gauge": "27",
+            "depth": "dermis",
+            "technique": "retrograde",
+            "notes": "",
+        }
+        body = "&".join(f"new-{name}={value}" for name, value in fields.items())
+        lines.append(("*", "body", body))
+        for index, plan in enumerate(self.data["plans_40"], start=1):
+            lines.append((str(index), "path", f"/plans/{plan['plan']}/injections/validate/"))
+        return lines
+
+    def search(self) -> Lines:
+        lines = self._session(self.data["sessions"])
+        lines += [
+            ("*", "header", "HX-Request: true"),
+            ("*", "header", "HX-Target: patient-results"),
+        ]
+        queries = self.data["queries"]
+        for index in range(1, len(self.data["sessions"]) + 1):
+            for shift in range(len(queries)):
+                query = queries[(index + shift) % len(queries)]
+                lines.append((str(index), "path", f"/patients/?q={query}"))
+        return lines
+
+    def pdf(self) -> Lines:
+        return [
+            *self._session(self.data["staff_sessions"]),
+            ("*", "path", f"/plans/{self.data['pdf_plan']}/consent.pdf"),
+        ]
+
+
+# --- one database ---------------------------------------------------------------------------
+
+
+def measure(
+    database, seconds: float, folder: Path, with_contention: bool, wanted: set[str]
+) -> BackendResult:
+    result = BackendResult(database.name)
+    port = free_port()
+    env = app_env(database.url, port, secrets.token_urlsafe(50))
+    database.create()
+    server = Gunicorn(env, port, folder / f"gunicorn-{database.name}.log")
+    try:
+        step(f"{database.name}: migrate, reference data, cache table, seed")
+        manage(env, "migrate", "--noinput")
+        manage(env, "load_reference_data")
+        manage(env, "createcachetable")
+        seed_path = folder / f"seed-{database.name}.json"
+        run_checked([PYTHON, str(HERE / "seed.py"), str(seed_path)], env, "bench/seed.py")
+        data = json.loads(seed_path.read_text())
+        result.counts = data["counts"]
+        scenarios = Scenarios(data)
+        step(f"{database.name}: gunicorn {gunicorn_shape(env)} on {server.base_url}")
+        server.start()
+        sampler = MemorySampler(server)
+        sampler.start()
+        try:
+            result.pdf_missing = not pdf_exists(server.base_url, data)
+            if result.pdf_missing:
+                result.notes.append("consent PDF: no such URL yet (404); not measured")
+            endpoints = [name for name in LABELS if name == "bare" or name in wanted]
+            if not with_contention:
+                # The second database answers one question, PostgreSQL against SQLite, and the
+                # PDF and the 5-injection page do not depend on the database: not measured.
+                endpoints = [name for name in endpoints if name not in ("pdf", "builder5")]
+            if result.pdf_missing and "pdf" in endpoints:
+                endpoints.remove("pdf")
+            for endpoint in endpoints:
+                if endpoint != "builder5":
+                    # A short warm-up, not reported: no figure includes a cold worker or pool.
+                    lines = scenario_lines(scenarios, endpoint, database, data)
+                    warm = wrk(server.base_url, endpoint, lines, 4, 1, folder)
+                    result.count(warm, f"{endpoint} warm-up")
+                # A PDF takes about a second of CPU: a run of a few seconds would hold too few.
+                length = max(seconds, PDF_SECONDS) if endpoint == "pdf" else seconds
+                for connections in (1,) if endpoint == "builder5" else CONNECTIONS:
+                    waited = server.wait_idle()
+                    lines = scenario_lines(scenarios, endpoint, database, data)
+                    run = wrk(server.base_url, endpoint, lines, connections, length, folder)
+                    result.count(run, endpoint)
+                    result.add(run)
+                    show(run, result, note=f"waited {waited:.1f} s for idle" if waited > 2 else "")
+            if with_contention and not result.pdf_missing and {"builder40", "pdf"} <= wanted:
+                server.wait_idle()
+                contention(server.base_url, scenarios, seconds, folder, result)
+            waited = server.wait_idle()
+            if waited > 5:
+                result.notes.append(f"the server needed {waited:.0f} s to finish the last backlog")
+            statuses = server.statuses()
+            late = sum(n for status, n in statuses.items() if not status.startswith("2"))
+            counted = result.non_2xx_seen
+            if late > counted:
+                # Answered after wrk stopped waiting (a queued PDF timing out, for instance).
+                result.failures += late - counted
+                result.notes.append(
+                    f"{late - counted} non-2xx answers came after their wrk run ended: "
+                    + ", ".join(f"{n} x {status}" for status, n in sorted(statuses.items()))
+                )
+        finally:
+            sampler.finish()
+            result.rss_mb = {pid: kb / 1024 for pid, kb in sampler.rss_kb.items()}
+            result.pss_mb = {pid: kb / 1024 for pid, kb in sampler.pss_kb.items()}
+            result.helper_rss_mb = {pid: kb / 1024 for pid, kb in sampler.helper_kb.items()}
+    finally:
+        server.stop()
+        database.drop()
+    return result
+
+
+def scenario_lines(scenarios: Scenarios, endpoint: str, database, data: dict) -> Lines:
+    if endpoint == "volume":
+        return scenarios.volume(settled_versions(database, data))
+    return getattr(scenarios, endpoint)()
+
+
+def settled_versions(database, data: dict) -> dict[int, int]:
+    """The plans' versions once the server has finished the requests wrk left in flight when
+    it stopped (each would bump a version after we read it, and every later edit would then be
+    a stale-version 409): read until two reads half a second apart agree."""
+    ids = [plan["plan"] for plan in data["plans_40"]]
+    versions = database.plan_versions(ids)
+    for _ in range(40):
+        time.sleep(0.5)
+        again = database.plan_versions(ids)
+        if again == versions:
+            break
+        versions = again
+    return versions
+
+
+def pdf_exists(base_url: str, data: dict) -> bool:
+    request = urllib.request.Request(
+        f"{base_url}/plans/{data['pdf_plan']}/consent.pdf",
+        headers={"Cookie": f"sessionid={data['staff_sessions'][0]}; csrftoken={data['csrf']}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status == 200
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return False
+        raise BenchError(f"consent PDF answered {error.code}") from None
+
+
+def contention(
+    base_url: str, scenarios: Scenarios, seconds: float, folder: Path, result: BackendResult
+) -> None:
+    """The builder page at CONTENTION_CONNECTIONS while PDF_CLIENTS download PDFs non-stop."""
+    pdf_file = folder / "contention-pdf.tsv"
+    pdf_file.write_text("".join(f"{w}\t{k}\t{v}\n" for w, k, v in scenarios.pdf()))
+    pdf_process = start_wrk(base_url, pdf_file, PDF_CLIENTS, seconds + 2)
+    try:
+        time.sleep(1)  # the PDF downloads are under way before the builder is measured
+        run = wrk(
+            base_url, "builder40", scenarios.builder40(), CONTENTION_CONNECTIONS, seconds, folder
+        )
+    finally:
+        pdf_run = finish_wrk(pdf_process, "pdf", PDF_CLIENTS, seconds + 2)
+    result.contention, result.contention_pdf = run, pdf_run
+    result.count(run, "builder40 during PDF downloads")
+    result.count(pdf_run, "PDF downloads during the builder run")
+    show(run, result, note=f"while {PDF_CLIENTS} clients download PDFs")
+    show(pdf_run, result, note="the PDF clients meanwhile")
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def step(message: str) -> None:
+    print(f"== {message}", flush=True)
+
+
+def show(run: Run, result: BackendResult, note: str = "") -> None:
+    failed = f", {run.failures} FAILED ({run.first_failure})" if run.failures else ""
+    extra = f" [{note}]" if note else ""
+    print(
+        f"   {result.name:<10} {run.endpoint:<10} c={run.connections:<3} "
+        f"{run.rps:9.1f} req/s  p50 {run.p50_ms:8.2f} ms  p99 {run.p99_ms:8.2f} ms{failed}{extra}",
+        flush=True,
+    )
+
+
+def table(result: BackendResult) -> list[str]:
+    bare = result.peak("bare")
+    rows = [
+        f"{result.name}: {result.counts.get('patients', 0)} patients, "
+        f"{result.counts.get('plans', 0)} plans, {result.counts.get('injections', 0)} injections",
+        f"{'endpoint':<30}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'/ bare':>9}{'failed':>8}",
+    ]
+    for endpoint in LABELS:
+        for connections in CONNECTIONS:
+            run = result.runs.get((endpoint, connections))
+            if run is None:
+                continue
+            ratio = run.rps / bare_at(result, connections) if bare else 0.0
+            rows.append(
+                f"{LABELS[endpoint]:<30}{connections:>6}{run.rps:>10.1f}{run.p50_ms:>9.2f}"
+                f"{run.p99_ms:>9.2f}{ratio:>8.1%} {run.failures:>7}"
+            )
+    return rows
+
+
+def bare_at(result: BackendResult, connections: int) -> float:
+    run = result.runs.get(("bare", connections))
+    return run.rps if run and run.rps else 1.0
+
+
+def verdicts(results: dict[str, BackendResult]) -> list[tuple[str, str, bool]]:
+    """(target, measured, met) for every target of issue 7."""
+    checks: list[tuple[str, str, bool]] = []
+    main = results.get("PostgreSQL") or next(iter(results.values()))
+    bare = main.peak("bare")
+    for endpoint, target in RATIO_TARGETS.items():
+        peak = main.peak(endpoint)
+        if bare and peak:
+            ratio = peak.rps / bare.rps
+            checks.append(
+                (
+                    f"{LABELS[endpoint]} >= {target:.0%} of bare ({main.name}, peak vs peak)",
+                    f"{ratio:.1%} ({peak.rps:.0f} / {bare.rps:.0f} req/s)",
+                    ratio >= target,
+                )
+            )
+    small, large = main.runs.get(("builder5", 1)), main.runs.get(("builder40", 1))
+    if small and large and small.rps and large.rps:
+        growth = small.rps / large.rps - 1  # mean service time = 1 / throughput at 1 connection
+        checks.append(
+            (
+                f"builder service time at 1 connection, 5 -> 40 injections, grows < "
+                f"{GROWTH_LIMIT:.0%}",
+                f"{1000 / small.rps:.2f} -> {1000 / large.rps:.2f} ms (+{growth:.0%})",
+                growth < GROWTH_LIMIT,
+            )
+        )
+    if "PostgreSQL" in results and "SQLite" in results:
+        for endpoint in ("builder40", "volume", "validate", "search", "pdf"):
+            pg, lite = results["PostgreSQL"].peak(endpoint), results["SQLite"].peak(endpoint)
+            if pg and lite and lite.rps:
+                ratio = pg.rps / lite.rps
+                checks.append(
+                    (
+                        f"PostgreSQL >= {POSTGRES_VS_SQLITE} of SQLite: {LABELS[endpoint]}",
+                        f"{ratio:.2f} ({pg.rps:.0f} / {lite.rps:.0f} req/s)",
+                        ratio >= POSTGRES_VS_SQLITE,
+                    )
+                )
+    solo = main.runs.get(("builder40", CONTENTION_CONNECTIONS))
+    if main.contention and solo and solo.rps:
+        share = main.contention.rps / solo.rps
+        checks.append(
+            (
+                f"builder keeps >= {CONTENTION_SHARE:.0%} of its throughput "
+                f"({CONTENTION_CONNECTIONS} connections) while {PDF_CLIENTS} clients download PDFs",
+                f"{share:.0%} ({main.contention.rps:.0f} / {solo.rps:.0f} req/s; PDFs meanwhile "
+                f"{main.contention_pdf.rps:.1f}/s)",
+                share >= CONTENTION_SHARE,
+            )
+        )
+    elif main.pdf_missing:
+        checks.append(("builder under PDF load", "not measured: no consent PDF URL", False))
+    for result in results.values():
+        if result.rss_mb:
+            worst = max(result.rss_mb.values())
+            checks.append(
+                (
+                    f"peak RSS per gunicorn worker < {RSS_LIMIT_MB} MB ({result.name})",
+                    f"{worst:.0f} MB max over {len(result.rss_mb)} workers (PSS "
+                    f"{max(result.pss_mb.values(), default=0):.0f} MB)",
+                    worst < RSS_LIMIT_MB,
+                )
+            )
+    failures = sum(result.failures for result in results.values())
+    checks.append(("zero failed requests", str(failures), failures == 0))
+    return checks
+
+
+def report(results: dict[str, BackendResult], shape: str, seconds: float) -> None:
+    print()
+    print(f"gunicorn {shape}; wrk, one thread per connection, {seconds:g} s per run")
+    for result in results.values():
+        print()
+        print("\n".join(table(result)))
+        if result.contention:
+            solo = result.runs.get(("builder40", CONTENTION_CONNECTIONS))
+            share = result.contention.rps / solo.rps if solo and solo.rps else 0
+            print(
+                f"{'builder 40, PDFs downloading':<30}{CONTENTION_CONNECTIONS:>6}"
+                f"{result.contention.rps:>10.1f}{result.contention.p50_ms:>9.2f}"
+                f"{result.contention.p99_ms:>9.2f}{share:>8.0%}  of its solo figure"
+            )
+        if result.helper_rss_mb:
+            print(
+                f"helper processes under the workers: {len(result.helper_rss_mb)}, peak RSS "
+                f"{max(result.helper_rss_mb.values()):.0f} MB"
+            )
+        for note in result.notes:
+            print(f"note: {note}")
+    if "PostgreSQL" in results and "SQLite" in results:
+        print()
+        print("PostgreSQL / SQLite, peak throughput")
+        for endpoint in LABELS:
+            pg, lite = results["PostgreSQL"].peak(endpoint), results["SQLite"].peak(endpoint)
+            if pg and lite and lite.rps:
+                print(f"  {LABELS[endpoint]:<30}{pg.rps / lite.rps:>6.2f}")
+    print()
+    print("Targets (issue 7)")
+    for target, measured, met in verdicts(results):
+        print(f"  [{'met ' if met else 'MISS'}] {target}: {measured}")
+
+
+def static_is_fresh() -> bool:
+    """collectstatic compresses every file (about 30 s here); when its manifest is newer than
+    every source file, running it again would produce the same files."""
+    manifest = ROOT / "staticfiles" / "staticfiles.json"
+    if not manifest.exists():
+        return False
+    built = manifest.stat().st_mtime
+    return all(path.stat().st_mtime < built for path in (ROOT / "static").rglob("*"))
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=("postgresql", "sqlite"))
+    parser.add_argument(
+        "--endpoints",
+        default=",".join(LABELS),
+        help=f"comma-separated subset of {','.join(LABELS)} (the bare view always runs)",
+    )
+    parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", "3")))
+    parser.add_argument(
+        "--skip-collectstatic",
+        action="store_true",
+        help="reuse staticfiles/ as the last collectstatic left it (saves ~30 s when iterating)",
+    )
+    parser.add_argument("--logs", type=Path, help="copy the gunicorn logs into this folder")
+    options = parser.parse_args()
+    unknown = set(options.endpoints.split(",")) - set(LABELS)
+    if unknown:
+        parser.error(f"unknown endpoints: {', '.join(sorted(unknown))}")
+    if shutil.which("wrk") is None:
+        raise BenchError("wrk is not installed: `make sysdeps` (Debian package wrk)")
+    if not Path(GUNICORN).exists():
+        raise BenchError(f"no gunicorn beside {PYTHON}: run `make venv`")
+    # SIGTERM (from make or CI) unwinds through the finally blocks like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
+    results: dict[str, BackendResult] = {}
+    with tempfile.TemporaryDirectory(prefix="nanofat-bench-") as tmp:
+        folder = Path(tmp)
+        shape = gunicorn_shape(app_env("sqlite://", 0, "x"))
+        if options.skip_collectstatic or static_is_fresh():
+            step("staticfiles/ is newer than every file under static/: collectstatic skipped")
+        else:
+            step("collectstatic (whitenoise serves the manifest, as in production)")
+            static_env = app_env(f"sqlite:///{folder / 'static.sqlite3'}", 0, "x")
+            manage(static_env, "collectstatic", "--noinput")
+        databases = []
+        if options.only in (None, "postgresql"):
+            databases.append(Postgres())
+        if options.only in (None, "sqlite"):
+            databases.append(Sqlite(folder))
+        for database in databases:
+            results[database.name] = measure(
+                database,
+                options.seconds,
+                folder,
+                with_contention=database.name == "PostgreSQL",
+                wanted=set(options.endpoints.split(",")),
+            )
+        report(results, shape, options.seconds)
+        if options.logs:
+            options.logs.mkdir(parents=True, exist_ok=True)
+            for log in folder.glob("gunicorn-*.log"):
+                shutil.copy(log, options.logs / log.name)
+    print(f"\nwhole run: {time.monotonic() - started:.0f} s")
+    failures = sum(result.failures for result in results.values())
+    if failures:
+        print(f"FAILED: {failures} request(s) did not succeed", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as error:
+        print(f"bench/http.py: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("bench/http.py: interrupted; every process it started was stopped", file=sys.stderr)
+        sys.exit(130)
