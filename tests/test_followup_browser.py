@@ -176,7 +176,10 @@ def test_photos_upload_and_compare_side_by_side(live_server, browser_page, scar_
 
     first = scar_plan.follow_ups.order_by("due_on")[0]
     page.goto(f"{base}/plans/{scar_plan.pk}/photos/")
-    for timepoint, colour in (("baseline", "red"), (str(first.pk), "green")):
+    for timepoint, label, colour in (
+        ("baseline", "Baseline", "red"),
+        (str(first.pk), first.label, "green"),
+    ):
         page.get_by_label("Time point").select_option(timepoint)
         page.get_by_label("View:", exact=True).select_option("front")
         page.get_by_label("Photo:", exact=True).set_input_files(
@@ -189,7 +192,8 @@ def test_photos_upload_and_compare_side_by_side(live_server, browser_page, scar_
             ]
         )
         page.get_by_role("button", name="Upload photo").click()
-        expect(page.get_by_text("Photo saved")).to_be_visible()
+        # The message names the time point: the first upload's message cannot satisfy the second.
+        expect(page.get_by_text(f"Photo saved ({label}, Front).")).to_be_visible()
     assert Photo.objects.filter(plan=scar_plan).count() == 2
 
     page.get_by_role("link", name="Compare baseline and follow-up").click()
