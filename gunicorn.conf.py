@@ -13,6 +13,7 @@ max_requests_jitter = 200
 # Import the app (and WeasyPrint with it) in the master, so workers start warm.
 preload_app = True
 accesslog = "-"
-# The access log carries method, path and status only; patient data is never in URLs.
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# The access log carries method, path and status only: %(U)s is the path without the query
+# string, so a patient search (?q=<name>) never reaches the log.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
