@@ -95,7 +95,12 @@ def _html_pages() -> list[tuple[Row, str, bool]]:
     return pages
 
 
-HTML_PAGES = [page for page in _html_pages() if page[0].name not in ("healthz", "consent_pdf")]
+# JSON and PDF answers have no markup to scan.
+HTML_PAGES = [
+    page
+    for page in _html_pages()
+    if page[0].name != "healthz" and not page[0].name.endswith("_pdf")
+]
 
 
 def _page_id(page) -> str:

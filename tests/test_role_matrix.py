@@ -161,6 +161,8 @@ MATRIX: list[Row] = [
         data="addendum",
         label="POST procedure_day (addendum to a performed plan)",
     ),
+    Row("operative_record_pdf", "GET", _expect(LOGIN, 200, 200, 200, 404), args=("performed",)),
+    Row("operative_record_pdf", "POST", _expect(LOGIN, 405, 405, 405, 405), args=("performed",)),
     # --- the consent sheet (a plan ready for consent) ---
     Row("consent_pdf", "GET", _expect(LOGIN, 200, 200, 200, 404), args=("ready",)),
     Row("consent_pdf", "POST", _expect(LOGIN, 405, 405, 405, 405), args=("ready",)),
