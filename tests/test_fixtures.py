@@ -166,8 +166,8 @@ def test_seed_demo_is_idempotent_and_prints_the_logins():
 
     assert table_counts() == after_first
     assert after_first["User"] == len(DEMO_USERS)
-    assert after_first["Patient"] == 3
-    assert after_first["TreatmentPlan"] == 3
+    assert after_first["Patient"] == 6
+    assert after_first["TreatmentPlan"] == 6
     for username, password, role, *_rest in DEMO_USERS:
         assert username in second.getvalue()
         assert password in second.getvalue()
@@ -176,12 +176,24 @@ def test_seed_demo_is_idempotent_and_prints_the_logins():
 
 
 @override_settings(DEBUG=True)
-def test_seed_demo_plans_are_drafts_on_the_current_rule_set():
+def test_seed_demo_plans_cover_every_stage_on_the_current_rule_set():
     call_command("seed_demo", stdout=io.StringIO())
+    stages = dict(TreatmentPlan.objects.values_list("patient__chart_number", "status"))
+    assert stages == {
+        "DEMO-0001": "draft",
+        "DEMO-0002": "draft",
+        "DEMO-0003": "draft",
+        "DEMO-0004": "ready",
+        "DEMO-0005": "consented",
+        "DEMO-0006": "performed",
+    }
     for plan in TreatmentPlan.objects.all():
-        assert plan.status == "draft"
         assert plan.rule_set == RuleSet.current()
         assert plan.injections.exists()
+    consented = TreatmentPlan.objects.get(patient__chart_number="DEMO-0005")
+    assert consented.consent_record.pdf.startswith(b"%PDF")
+    performed = TreatmentPlan.objects.get(patient__chart_number="DEMO-0006")
+    assert performed.follow_ups.exists()
 
 
 def test_the_migrations_match_the_models():

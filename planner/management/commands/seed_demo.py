@@ -1,4 +1,5 @@
-"""Creates a demo clinic, one user per role, and three patients with plans. Safe to run twice."""
+"""Creates a demo clinic, one user per role, and six patients with plans at every stage. Safe to run
+twice."""
 
 import datetime
 from decimal import Decimal
@@ -9,13 +10,16 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from planner import consent, procedure, services
 from planner.choices import Combination, Goal, PlanStatus, Role
 from planner.models import (
     Clinic,
     ClinicProcessingDefaults,
     Patient,
+    PerformedInjection,
     PlannedInjection,
     PresetInjection,
+    ProcessingRecord,
     ProtocolPreset,
     RuleSet,
     TreatmentPlan,
@@ -71,6 +75,44 @@ DEMO_PATIENTS = (
 )
 
 
+# Plans further along, so every role has something to do: staff a sheet to print and sign,
+# the surgeon a procedure day to record and a performed session with its follow-up schedule.
+DEMO_ADVANCED_PATIENTS = (
+    (
+        PlanStatus.READY,
+        "DEMO-0004",
+        "Sofia Marquez",
+        datetime.date(1979, 5, 21),
+        Goal.REJUVENATION,
+        ["skin_quality"],
+        Combination.NONE,
+        [("FOREHEAD", "0.4", "cannula", 25, "subdermis"), ("CHIN", "0.3", "needle", 27, "dermis")],
+    ),
+    (
+        PlanStatus.CONSENTED,
+        "DEMO-0005",
+        "Liam O'Connor",
+        datetime.date(1968, 1, 9),
+        Goal.REJUVENATION,
+        ["fine_lines"],
+        Combination.PRP,
+        [
+            ("CROWS_FEET_L", "0.3", "needle", 30, "dermis"),
+            ("CROWS_FEET_R", "0.3", "needle", 30, "dermis"),
+        ],
+    ),
+    (
+        PlanStatus.PERFORMED,
+        "DEMO-0006",
+        "Amara Nwosu",
+        datetime.date(1990, 7, 3),
+        Goal.SCAR,
+        ["scars"],
+        Combination.NONE,
+        [("CHEEK_L", "0.5", "needle", 27, "dermis"), ("CHEEK_R", "0.5", "needle", 27, "dermis")],
+    ),
+)
+
 # (name, goal, indications, injections): starting points, each within the documented ranges.
 DEMO_PRESETS = (
     (
@@ -114,7 +156,7 @@ DEMO_PRESETS = (
 
 
 class Command(BaseCommand):
-    help = "Seed a demo clinic with one user per role and three patients with plans (DEBUG only)."
+    help = "Seed a demo clinic: one user per role, six patients with plans at every stage (DEBUG only)."
 
     def handle(self, *args, **options) -> None:
         if not settings.DEBUG:
@@ -134,6 +176,14 @@ class Command(BaseCommand):
             for row in DEMO_PATIENTS:
                 self._patient_with_plan(clinics[DEMO_CLINIC], users["surgeon"], *row)
             self._presets(clinics[DEMO_CLINIC])
+            advanced = [
+                (self._patient_with_plan(clinics[DEMO_CLINIC], users["surgeon"], *row), stage)
+                for stage, *row in DEMO_ADVANCED_PATIENTS
+            ]
+        # Outside the transaction above: recording consent renders the PDF in its own process.
+        for plan, stage in advanced:
+            if plan is not None:
+                self._advance(plan, stage, users)
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000/"))
         for username, password, role, *_rest, clinic in DEMO_USERS:
             self.stdout.write(f"  {role:<8} {username:<14} password: {password:<18} ({clinic})")
@@ -195,7 +245,7 @@ class Command(BaseCommand):
             defaults={"name": name, "date_of_birth": born},
         )
         if not created:
-            return
+            return None
         plan = TreatmentPlan.objects.create(
             patient=patient,
             surgeon=surgeon,
@@ -219,4 +269,54 @@ class Command(BaseCommand):
                 position=index,
             )
             for index, (code, volume, instrument, gauge, depth) in enumerate(injections)
+        )
+        return plan
+
+    def _advance(self, plan: TreatmentPlan, stage: str, users: dict) -> None:
+        """Moves a demo plan along the workflow through the same services the pages use."""
+        surgeon, staff = users["surgeon"], users["staff"]
+        plan = services.plan_transition(
+            plan=plan, target=PlanStatus.READY, expected_version=plan.version, actor=surgeon
+        )
+        if stage == PlanStatus.READY:
+            return
+        plan.refresh_from_db()
+        consent.record_consent(
+            plan=plan,
+            expected_version=plan.version,
+            signed_on=datetime.date.today(),
+            witness_name="Jo Witness",
+            actor=staff,
+        )
+        if stage == PlanStatus.CONSENTED:
+            return
+        plan.refresh_from_db()
+        ProcessingRecord.objects.create(
+            plan=plan,
+            donor_site=plan.donor_site,
+            harvest_volume_ml=Decimal("20"),
+            nanofat_yield_ml=Decimal("4"),
+            kit_lot="DEMO-KIT-01",
+            filter_lot="DEMO-FLT-01",
+            recorded_by=surgeon,
+        )
+        PerformedInjection.objects.bulk_create(
+            PerformedInjection(
+                plan=plan,
+                zone_id=i.zone_id,
+                volume_ml=i.volume_ml,
+                instrument=i.instrument,
+                gauge=i.gauge,
+                depth=i.depth,
+                technique=i.technique,
+                position=i.position,
+            )
+            for i in plan.injections.all()
+        )
+        procedure.procedure_complete(
+            plan=plan,
+            reasons={},
+            adverse_events="",
+            stamp=procedure.procedure_state(plan).stamp,
+            actor=surgeon,
         )
