@@ -156,7 +156,7 @@ DEMO_PRESETS = (
 
 
 class Command(BaseCommand):
-    help = "Seed a demo clinic: one user per role, six patients with plans at every stage (DEBUG only)."
+    help = "Seed a demo clinic: a user per role, six patients, plans at every stage (DEBUG only)."
 
     def handle(self, *args, **options) -> None:
         if not settings.DEBUG:
