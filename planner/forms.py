@@ -88,7 +88,7 @@ class PatientForm(NormalisedTextMixin, forms.ModelForm):
         pass
 
 
-class PatientSearchForm(forms.Form):
+class PatientSearchForm(NormalisedTextMixin, forms.Form):
     q = forms.CharField(label="Search by name or chart number", required=False, max_length=100)
 
 

@@ -70,7 +70,7 @@ def test_it_hides_other_clinics_patients_from_the_list(outsider_client, patient)
 
 
 def test_it_hides_other_clinics_patients_from_a_search(outsider_client, patient):
-    response = outsider_client.get(reverse("patient_list"), {"q": patient.chart_number})
+    response = outsider_client.post(reverse("patient_list"), {"q": patient.chart_number})
     assert patient.name not in response.text
     assert list(response.context["page"].object_list) == []
 
@@ -120,18 +120,18 @@ def names_listed(response) -> set[str]:
 
 
 def test_it_finds_patients_by_part_of_the_name_ignoring_case(surgeon_client, three_patients):
-    response = surgeon_client.get(reverse("patient_list"), {"q": "mari"})
+    response = surgeon_client.post(reverse("patient_list"), {"q": "mari"})
     assert names_listed(response) == {"Maria Lopez", "Mario Rossi"}
 
 
 def test_it_finds_a_patient_by_chart_number(surgeon_client, three_patients):
-    response = surgeon_client.get(reverse("patient_list"), {"q": "z-303"})
+    response = surgeon_client.post(reverse("patient_list"), {"q": "z-303"})
     assert names_listed(response) == {"Ingrid Berg"}
     assert "Ingrid Berg" in response.text
 
 
 def test_it_says_when_nothing_matches(surgeon_client, three_patients):
-    response = surgeon_client.get(reverse("patient_list"), {"q": "nobody"})
+    response = surgeon_client.post(reverse("patient_list"), {"q": "nobody"})
     assert names_listed(response) == set()
     assert "No patient matches" in response.text
 
@@ -146,13 +146,24 @@ def test_it_lists_thirty_patients_on_two_pages(surgeon_client, clinic):
     assert len(second.context["page"].object_list) == 30 - PAGE_SIZE
     assert names_listed(first).isdisjoint(names_listed(second))
     assert "Page 1 of 2" in first.text
-    assert "page=2" in first.text
+    assert 'name="page" value="2"' in first.text
 
 
-def test_it_keeps_the_search_in_the_page_links(surgeon_client, clinic):
+def test_it_keeps_the_search_in_the_page_buttons_not_in_the_url(surgeon_client, clinic):
     PatientFactory.create_batch(PAGE_SIZE + 1, clinic=clinic, name="Sam Same")
-    response = surgeon_client.get(reverse("patient_list"), {"q": "Same"})
-    assert "q=Same&amp;page=2" in response.text
+    PatientFactory(clinic=clinic, name="Other Person")
+    response = surgeon_client.post(reverse("patient_list"), {"q": "Same"})
+    assert '<input type="hidden" name="q" value="Same">' in response.text
+    assert 'name="page" value="2"' in response.text
+    assert "q=Same" not in response.text
+    second = surgeon_client.post(reverse("patient_list"), {"q": "Same", "page": "2"})
+    assert names_listed(second) == {"Sam Same"}
+
+
+def test_a_search_in_the_url_is_ignored(surgeon_client, three_patients):
+    """Searches are POSTed: a name in a query string (bookmarks, logs) filters nothing."""
+    response = surgeon_client.get(reverse("patient_list"), {"q": "Berg"})
+    assert len(names_listed(response)) == 3
 
 
 def test_it_shows_the_last_page_for_a_page_number_past_the_end(surgeon_client, three_patients):
@@ -162,7 +173,7 @@ def test_it_shows_the_last_page_for_a_page_number_past_the_end(surgeon_client, t
 
 
 def test_it_answers_an_htmx_search_with_only_the_results(surgeon_client, three_patients):
-    response = surgeon_client.get(
+    response = surgeon_client.post(
         reverse("patient_list"),
         {"q": "Berg"},
         HTTP_HX_REQUEST="true",

@@ -16,24 +16,28 @@ from ..services import DuplicateChartNumber, patient_save
 PAGE_SIZE = 25
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @permission_required("planner.view_patient", raise_exception=True)
 def patient_list(request: HttpRequest) -> HttpResponse:
-    search = PatientSearchForm(request.GET)
+    """The clinic's patients; a search is POSTed, so no name ever travels in a URL (history,
+    proxy and server logs keep URLs)."""
+    data = request.POST if request.method == "POST" else {}
+    search = PatientSearchForm(data or None)
     patients = patients_for(request.user).annotate(
         plan_count=Count("plans"), last_session=Max("plans__planned_for")
     )
-    query = search.cleaned_data["q"].strip() if search.is_valid() else ""
+    query = search.cleaned_data["q"] if search.is_valid() else ""
     if query:
         patients = patients.filter(Q(name__icontains=query) | Q(chart_number__icontains=query))
     page = Paginator(patients.order_by("name", "chart_number"), PAGE_SIZE).get_page(
-        request.GET.get("page")
+        data.get("page") or request.GET.get("page")
     )
     context = {"page": page, "search": search, "query": query}
     template = "planner/patient_list.html"
     if request.htmx and request.htmx.target == "patient-results":
         template += "#patient-results"
-    return render(request, template, context)
+    status = 422 if search.is_bound and not search.is_valid() else 200
+    return render(request, template, context, status=status)
 
 
 @require_GET
