@@ -29,7 +29,7 @@ from .choices import (
 from .models import ConsentRecord, ConsentText, TreatmentPlan, User
 from .models_consent import ConsentTextKey
 from .selectors import BuilderState, builder_state
-from .services import PlanConflict, _claim_version
+from .services import PlanConflict, claim_version
 
 TEMPLATE = "planner/consent/sheet.html"
 PRINT_CSS = "planner/print.css"
@@ -303,7 +303,7 @@ def record_consent(
         raise ConsentRefused("The plan cannot be signed now: " + " ".join(state.blockers))
     pdf_bytes, document_id = render_sheet_pdf(state)
     with transaction.atomic():
-        _claim_version(plan, expected_version, allowed=(PlanStatus.READY,))
+        claim_version(plan, expected_version, allowed=(PlanStatus.READY,))
         TreatmentPlan.objects.filter(pk=plan.pk).update(
             status=PlanStatus.CONSENTED, rule_set=state.builder.review.rule_set
         )

@@ -174,6 +174,19 @@ class VolumeField(forms.DecimalField):
         return rounded
 
 
+# PlannedInjection's check constraints that InjectionForm's own field validation covers.
+CONSTRAINTS_CHECKED_BY_FIELDS = frozenset(
+    {
+        "injection_volume_positive",
+        "injection_volume_sane",
+        "injection_gauge_in_10_34",
+        "injection_instrument_valid",
+        "injection_depth_valid",
+        "injection_technique_valid",
+    }
+)
+
+
 class InjectionForm(NormalisedTextMixin, forms.ModelForm):
     zone = forms.ModelChoiceField(
         queryset=TreatmentZone.objects.filter(active=True),
@@ -214,6 +227,18 @@ class InjectionForm(NormalisedTextMixin, forms.ModelForm):
 
     def feedback_id(self, name: str) -> str:
         return f"feedback-{self.prefix or 'form'}-{name}"
+
+    def validate_constraints(self) -> None:
+        # Each of these bounds a field the form has already validated (clean_volume_ml,
+        # clean_gauge, the choices of instrument, depth and technique), and Django checks a
+        # constraint only when its fields passed, so it cannot fail here; it would still cost a
+        # query per constraint on every save and every keystroke of the live validation. The
+        # database keeps enforcing them. A constraint not listed here is checked as usual.
+        if any(
+            constraint.name not in CONSTRAINTS_CHECKED_BY_FIELDS
+            for constraint in PlannedInjection._meta.constraints
+        ):
+            super().validate_constraints()
 
     def clean_volume_ml(self) -> Decimal:
         value = self.cleaned_data["volume_ml"]

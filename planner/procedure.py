@@ -26,7 +26,7 @@ from .models import (
     TreatmentPlan,
     User,
 )
-from .services import PlanConflict, PlanLocked, _claim_version
+from .services import PlanConflict, PlanLocked, claim_version, plan_create
 
 
 class ProcedureIncomplete(Exception):
@@ -51,38 +51,17 @@ def preset_findings(preset: ProtocolPreset, injections) -> list[rules.Finding]:
 def plan_from_preset(
     *, preset: ProtocolPreset, patient: Patient, surgeon: User, request=None
 ) -> TreatmentPlan:
-    with transaction.atomic():
-        plan = TreatmentPlan.objects.create(
-            patient=patient,
-            surgeon=surgeon,
-            planned_for=timezone.localdate(),
-            goal=preset.goal,
-            indications=list(preset.indications),
-            combination=preset.combination,
-            notes=f"Started from the preset “{preset.name}”.",
-            rule_set=engine.current_rule_set(),
-        )
-        PlannedInjection.objects.bulk_create(
-            PlannedInjection(
-                plan=plan,
-                zone_id=item.zone_id,
-                volume_ml=item.volume_ml,
-                instrument=item.instrument,
-                gauge=item.gauge,
-                depth=item.depth,
-                technique=item.technique,
-                position=item.position,
-            )
-            for item in preset.injections.filter(zone__active=True)
-        )
-        audit.record(
-            actor=surgeon,
-            action=AuditAction.CREATE,
-            obj=plan,
-            request=request,
-            changes={"preset": preset.pk},
-        )
-    return plan
+    return plan_create(
+        patient=patient,
+        surgeon=surgeon,
+        request=request,
+        injections=preset.injections.select_related("zone"),
+        audit_changes={"preset": preset.pk},
+        goal=preset.goal,
+        indications=list(preset.indications),
+        combination=preset.combination,
+        notes=f"Started from the preset “{preset.name}”.",
+    )
 
 
 # --- reads ----------------------------------------------------------------------------------
@@ -243,7 +222,7 @@ def procedure_complete(
             deviation_reasons={d.key: reasons[d.key].strip() for d in state.deviations},
             findings=[f.as_dict() for f in state.findings],
         )
-        _claim_version(plan, plan.version, allowed=(PlanStatus.CONSENTED,))
+        claim_version(plan, plan.version, allowed=(PlanStatus.CONSENTED,))
         TreatmentPlan.objects.filter(pk=plan.pk).update(status=PlanStatus.PERFORMED)
         plan.status = PlanStatus.PERFORMED
         audit.record(

@@ -44,7 +44,7 @@ class TransitionRefused(Exception):
     """The plan cannot move to the requested status; the message says why."""
 
 
-def _claim_version(
+def claim_version(
     plan: TreatmentPlan, expected_version: int, *, allowed: tuple[str, ...] = (PlanStatus.DRAFT,)
 ) -> None:
     """Bumps the plan's version if it is still the one the user saw, else raises.
@@ -74,63 +74,70 @@ def locked_message(status: str) -> str:
     return f"This plan is {label} and can no longer be edited; start a new draft from it instead."
 
 
-def plan_create(*, patient: Patient, surgeon: User, request=None) -> TreatmentPlan:
+INJECTION_FIELDS = ("zone_id", "volume_ml", "instrument", "gauge", "depth", "technique", "position")
+
+
+def plan_create(
+    *,
+    patient: Patient,
+    surgeon: User,
+    request=None,
+    injections=(),
+    audit_changes: dict | None = None,
+    **details,
+) -> TreatmentPlan:
+    """A new draft for today, with the given plan details and copies of the given injections
+    (planned or preset ones) in zones still active."""
     with transaction.atomic():
         plan = TreatmentPlan.objects.create(
             patient=patient,
             surgeon=surgeon,
             planned_for=timezone.localdate(),
             rule_set=engine.current_rule_set(),
-        )
-        audit.record(actor=surgeon, action=AuditAction.CREATE, obj=plan, request=request)
-    return plan
-
-
-def plan_repeat(*, source: TreatmentPlan, surgeon: User, request=None) -> TreatmentPlan:
-    """A new draft with the source plan's details and injections (zones still active only)."""
-    with transaction.atomic():
-        plan = TreatmentPlan.objects.create(
-            patient=source.patient,
-            surgeon=surgeon,
-            planned_for=timezone.localdate(),
-            goal=source.goal,
-            indications=list(source.indications),
-            combination=source.combination,
-            donor_site=source.donor_site,
-            harvest_volume_ml=source.harvest_volume_ml,
-            notes=source.notes,
-            repeated_from=source,
-            rule_set=engine.current_rule_set(),
+            **details,
         )
         PlannedInjection.objects.bulk_create(
             PlannedInjection(
                 plan=plan,
-                zone_id=injection.zone_id,
-                volume_ml=injection.volume_ml,
-                instrument=injection.instrument,
-                gauge=injection.gauge,
-                depth=injection.depth,
-                technique=injection.technique,
-                notes=injection.notes,
-                position=injection.position,
+                notes=getattr(source, "notes", ""),
+                **{name: getattr(source, name) for name in INJECTION_FIELDS},
             )
-            for injection in source.injections.filter(zone__active=True)
+            for source in injections
+            if source.zone.active
         )
         audit.record(
             actor=surgeon,
             action=AuditAction.CREATE,
             obj=plan,
             request=request,
-            changes={"repeated_from": source.pk},
+            changes=audit_changes,
         )
     return plan
+
+
+def plan_repeat(*, source: TreatmentPlan, surgeon: User, request=None) -> TreatmentPlan:
+    """A new draft with the source plan's details and injections."""
+    return plan_create(
+        patient=source.patient,
+        surgeon=surgeon,
+        request=request,
+        injections=source.injections.select_related("zone"),
+        audit_changes={"repeated_from": source.pk},
+        repeated_from=source,
+        goal=source.goal,
+        indications=list(source.indications),
+        combination=source.combination,
+        donor_site=source.donor_site,
+        harvest_volume_ml=source.harvest_volume_ml,
+        notes=source.notes,
+    )
 
 
 def plan_update_details(
     *, plan: TreatmentPlan, form, expected_version: int, actor: User, request=None
 ) -> TreatmentPlan:
     with transaction.atomic():
-        _claim_version(plan, expected_version)
+        claim_version(plan, expected_version)
         form.instance.version = plan.version
         form.instance.rule_set = engine.current_rule_set()
         plan = form.save()
@@ -149,7 +156,7 @@ def injection_save(
 ) -> PlannedInjection:
     creating = form.instance.pk is None
     with transaction.atomic():
-        _claim_version(plan, expected_version)
+        claim_version(plan, expected_version)
         injection = form.save(commit=False)
         injection.plan = plan
         if creating:
@@ -177,7 +184,7 @@ def injection_delete(
     request=None,
 ) -> None:
     with transaction.atomic():
-        _claim_version(plan, expected_version)
+        claim_version(plan, expected_version)
         audit.record(
             actor=actor,
             action=AuditAction.DELETE,
@@ -204,7 +211,7 @@ def warning_acknowledge(
     request=None,
 ) -> WarningAcknowledgement:
     with transaction.atomic():
-        _claim_version(plan, expected_version)
+        claim_version(plan, expected_version)
         acknowledgement, _ = WarningAcknowledgement.objects.update_or_create(
             plan=plan,
             finding_key=finding_key,
@@ -241,7 +248,7 @@ def plan_transition(
         raise TransitionRefused("Unknown status change.")
     with transaction.atomic():
         previous = plan.status
-        _claim_version(plan, expected_version, allowed=TRANSITIONS[target])
+        claim_version(plan, expected_version, allowed=TRANSITIONS[target])
         if target == PlanStatus.READY:
             _check_finalisable(plan)
         TreatmentPlan.objects.filter(pk=plan.pk).update(

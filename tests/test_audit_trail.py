@@ -331,7 +331,7 @@ def test_completing_a_consented_plan_still_works(consented):
     """The procedure day's two steps (planner/procedure.py): claim the version, then move on."""
     version = consented.version
     with transaction.atomic():
-        services._claim_version(consented, version, allowed=(PlanStatus.CONSENTED,))
+        services.claim_version(consented, version, allowed=(PlanStatus.CONSENTED,))
         TreatmentPlan.objects.filter(pk=consented.pk).update(status=PlanStatus.PERFORMED)
     fresh = TreatmentPlan.objects.get(pk=consented.pk)
     assert (fresh.status, fresh.version) == (PlanStatus.PERFORMED, version + 1)
