@@ -9,8 +9,8 @@
 --   method   GET or POST
 --   header   "Name: value" (repeatable)
 --   path     a request path (repeatable: the connection cycles through them)
---   body     a form body; {version} and {volume} are filled in per request
---   volume   a volume to cycle through for {volume} (repeatable)
+--   body     a form body; {version} and {value} are filled in per request
+--   value    a value to cycle through for {value} (repeatable): volumes, search terms
 --   version  the plan version to start from; then read from each response's
 --            HX-Trigger header, {"plan-version": {"version": N}}
 --
@@ -31,7 +31,7 @@ function init(args)
   method = "GET"
   headers = {}
   paths = {}
-  volumes = {}
+  values = {}
   body = nil
   version = 1
   sent = 0
@@ -49,8 +49,8 @@ function init(args)
         table.insert(paths, value)
       elseif key == "body" then
         body = value
-      elseif key == "volume" then
-        table.insert(volumes, value)
+      elseif key == "value" then
+        table.insert(values, value)
       elseif key == "version" then
         version = tonumber(value)
       end
@@ -67,8 +67,8 @@ function request()
   local content = nil
   if body then
     content = body:gsub("{version}", tostring(version))
-    if #volumes > 0 then
-      content = content:gsub("{volume}", volumes[(sent - 1) % #volumes + 1])
+    if #values > 0 then
+      content = content:gsub("{value}", values[(sent - 1) % #values + 1])
     end
   end
   return wrk.format(method, path, headers, content)
