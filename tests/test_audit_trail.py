@@ -36,7 +36,6 @@ pytestmark = pytest.mark.django_db
 
 POSTGRES = connection.vendor == "postgresql"
 needs_postgres = pytest.mark.skipif(not POSTGRES, reason="a PostgreSQL trigger (CI runs it)")
-sqlite_only = pytest.mark.skipif(POSTGRES, reason="the Python-level guard, shown on SQLite")
 
 
 def _version(plan) -> int:
@@ -360,8 +359,8 @@ def test_the_app_refuses_edits_to_a_consented_plan(surgeon_client, consented, en
     assert (fresh.version, fresh.injections.count()) == (consented.version, 1)
 
 
-@sqlite_only
-def test_on_sqlite_the_services_are_the_guard(consented, surgeon):
+def test_the_services_refuse_before_the_database_has_to(consented, surgeon):
+    """On SQLite (no triggers) the services are the guard; on PostgreSQL they answer first."""
     injection = consented.injections.get()
     with pytest.raises(services.PlanLocked):
         services.injection_delete(
