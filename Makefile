@@ -10,13 +10,15 @@ PYTHON ?= $(shell for v in 3.13 3.12; do \
 	  for d in $$HOME/.pyenv/versions/$$v*/bin/python$$v /usr/local/bin/python$$v /usr/bin/python$$v; do \
 	    [ -x "$$d" ] && { echo "$$d"; exit 0; }; done; \
 	done)
-# Debian packages: chromium for the browser tests, libharfbuzz-subset0 for fast PDF font subsetting,
-# poppler-utils to look at PDFs, the Pango stack WeasyPrint draws with, wrk for bench/http.py.
-DEB_PACKAGES := chromium libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 poppler-utils wrk
+# Debian packages. At run time: the Pango stack WeasyPrint draws with and libharfbuzz-subset0 for
+# fast PDF font subsetting. For tests and benchmarks also: chromium for the browser tests,
+# poppler-utils to look at PDFs, wrk for the HTTP benchmark.
+DEB_RUNTIME := libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0
+DEB_PACKAGES := $(DEB_RUNTIME) chromium poppler-utils wrk
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help run serve test lint format sysdeps venv migrate bench clean
+.PHONY: help run serve test lint format sysdeps sysdeps-runtime venv migrate bench clean
 
 help:
 	@echo "make run     set up and serve the demo on http://$(HOST):$(PORT) (SQLite)"
@@ -33,6 +35,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
+sysdeps-runtime:
+	@$(MAKE) --no-print-directory sysdeps DEB_PACKAGES="$(DEB_RUNTIME)"
+
 sysdeps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -48,11 +53,11 @@ migrate: venv
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py load_reference_data
 
-run: venv migrate
+run: venv sysdeps-runtime migrate
 	DEBUG=1 $(PY) manage.py seed_demo
 	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 
-serve: venv
+serve: venv sysdeps-runtime
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_reference_data
 	$(PY) manage.py collectstatic --noinput
