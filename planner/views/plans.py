@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
@@ -101,8 +102,11 @@ def _context(
         # Only a draft takes edits (services claim versions of drafts only); a ready plan goes
         # back to draft first, so its page offers no forms that would be refused.
         "editable": plan.status == PlanStatus.DRAFT and request.user.has_perm(EDIT_PERMISSION),
-        "details_form": details_form or PlanDetailsForm(instance=plan, prefix="plan"),
-        "injection_form": injection_form or _new_injection_form(state, zone_code),
+        # Built when a template first reads them: most htmx answers show neither form.
+        "details_form": details_form
+        or SimpleLazyObject(lambda: PlanDetailsForm(instance=plan, prefix="plan")),
+        "injection_form": injection_form
+        or SimpleLazyObject(lambda: _new_injection_form(state, zone_code)),
         "notice": notice,
         "transitions": _transitions_for(request, plan),
         **flags,
