@@ -33,4 +33,4 @@ USER nanofat
 
 EXPOSE 8000
 # The same start as `make serve`: migrate, load the reference data (idempotent), gunicorn.
-CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py load_reference_data && exec gunicorn --config gunicorn.conf.py nanofat.wsgi"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py createcachetable && python manage.py load_reference_data && exec gunicorn --config gunicorn.conf.py nanofat.wsgi"]

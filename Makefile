@@ -51,6 +51,7 @@ sysdeps:
 
 migrate: venv
 	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py createcachetable
 	DEBUG=1 $(PY) manage.py load_reference_data
 
 run: venv sysdeps-runtime migrate
@@ -59,6 +60,7 @@ run: venv sysdeps-runtime migrate
 
 serve: venv sysdeps-runtime
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
 	$(PY) manage.py load_reference_data
 	$(PY) manage.py collectstatic --noinput
 	$(VENV)/bin/gunicorn --config gunicorn.conf.py nanofat.wsgi
@@ -74,15 +76,14 @@ format: venv
 test: venv sysdeps lint
 	$(PY) -m pytest
 
-# -P: the scripts' own folder stays off sys.path, where bench/http.py would shadow the standard
-# library's http package for the others. bench/http.py needs PostgreSQL (DATABASE_URL's server,
+# bench/load.py needs PostgreSQL (DATABASE_URL's server,
 # default postgres://postgres@127.0.0.1:5432) and creates and drops a nanofat_bench database.
 # Each runs even when one before it fails; make bench then fails at the end.
 bench: venv sysdeps
 	@status=0; \
-	$(PY) -P bench/rules.py || status=1; \
-	$(PY) -P bench/pdf.py || status=1; \
-	$(PY) -P bench/http.py || status=1; \
+	$(PY) bench/rules.py || status=1; \
+	$(PY) bench/pdf.py || status=1; \
+	$(PY) bench/load.py || status=1; \
 	exit $$status
 
 clean:

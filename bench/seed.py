@@ -1,6 +1,6 @@
 """Seeds the benchmark's clinic and writes what the load generator needs as JSON.
 
-Run by bench/http.py in a subprocess, with the environment (DATABASE_URL, settings) of the
+Run by bench/load.py in a subprocess, with the environment (DATABASE_URL, settings) of the
 gunicorn it is about to start: `python bench/seed.py OUT.json`. The database must be migrated
 and hold the reference data. It creates, with bulk_create and in a few seconds:
 
@@ -22,10 +22,8 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-# Not bench/ first on the path: bench/http.py would shadow the standard library's http package.
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nanofat.settings")
 
 import django  # noqa: E402
@@ -50,7 +48,7 @@ from planner.models import (  # noqa: E402
 
 PATIENTS = 500
 PLANS_PER_PATIENT = 4
-CONNECTIONS = 34  # the most wrk connections bench/http.py opens at once, plus spares
+CONNECTIONS = 34  # the most wrk connections bench/load.py opens at once, plus spares
 FIRST = (  # noqa: SIM905 (a list of words reads best as words)
     "Amelia Ava Beatriz Chloe Clara Daniel Elena Emma Farah Grace Hana Ines Isla Jonas "
     "Julia Karim Leila Lucas Maya Mei Nadia Noah Olga Omar Priya Rosa Sofia Tomas Vera "

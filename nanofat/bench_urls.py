@@ -1,7 +1,7 @@
-"""The benchmark's baseline view, mounted only when NANOFAT_BENCH=1 (bench/http.py sets it).
+"""The benchmark's baseline view, mounted only when NANOFAT_BENCH=1 (bench/load.py sets it).
 
 It does no work of its own: every request still passes the full middleware stack, so its
-throughput is the limit of gunicorn + Django on the machine, and bench/http.py reports every
+throughput is the limit of gunicorn + Django on the machine, and bench/load.py reports every
 other page as a fraction of it. Production never sets the variable, so the URL does not exist.
 """
 

@@ -21,7 +21,7 @@ urlpatterns = [
     path("", include("planner.urls")),
 ]
 
-# --- benchmark baseline (bench/http.py only) ---
+# --- benchmark baseline (bench/load.py only) ---
 if os.environ.get("NANOFAT_BENCH") == "1":
     from .bench_urls import urlpatterns as bench_urlpatterns
 

@@ -3,7 +3,7 @@
 The builder page, the htmx volume change, the live validation and the patient search (an htmx
 POST, so no name goes into a URL) each run a fixed number of queries: one per kind of thing
 shown, never one per injection or per patient. Each test measures the same request on a small
-and a large case and asserts both stay under the same ceiling and are equal; bench/http.py
+and a large case and asserts both stay under the same ceiling and are equal; bench/load.py
 measures what those queries cost under load.
 """
 

@@ -1,6 +1,6 @@
--- One wrk scenario, described by a file bench/http.py writes (passed after `--`).
+-- One wrk scenario, described by a file bench/load.py writes (passed after `--`).
 --
--- bench/http.py runs wrk with as many threads as connections, so each thread holds exactly one
+-- bench/load.py runs wrk with as many threads as connections, so each thread holds exactly one
 -- connection and this script's per-thread state is that connection's state: its own session
 -- cookie, its own plan, and the plan version it last saw.
 --
@@ -15,7 +15,7 @@
 --            HX-Trigger header, {"plan-version": {"version": N}}
 --
 -- Every response other than 2xx counts as a failure (wrk itself counts only >= 400), and
--- done() prints one JSON line, prefixed with BENCH_RESULT, for bench/http.py to read, with the
+-- done() prints one JSON line, prefixed with BENCH_RESULT, for bench/load.py to read, with the
 -- requests sent as well as answered (the difference was still in flight when wrk stopped).
 
 local threads = {}

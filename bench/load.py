@@ -1,6 +1,6 @@
 """HTTP benchmark: the planner under gunicorn as production runs it, driven by wrk.
 
-Run from the project root: `python bench/http.py` (or `make bench`). For PostgreSQL and then
+Run from the project root: `python bench/load.py` (or `make bench`). For PostgreSQL and then
 for SQLite it
 
 1. creates an empty database (PostgreSQL: `nanofat_bench` on the server of DATABASE_URL, by
@@ -22,8 +22,7 @@ verdict. It exits 1 if any request failed (anything but a 2xx, a socket error, a
 Options: --only postgresql|sqlite, --seconds N, --endpoints builder40,search (the bare view
 always runs), --logs DIR (keep gunicorn's logs), --skip-collectstatic. The environment's
 GUNICORN_* variables reach gunicorn.conf.py unchanged, so `GUNICORN_WORKERS=3 python
-bench/http.py` measures that setup. Run it with `python -P` (as make bench does) or from any
-folder but bench/: see the note on sys.path below.
+bench/load.py` measures that setup.
 """
 
 import sys
@@ -31,10 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# This file is named http.py: run as a script, its folder comes first on sys.path and would
-# shadow the standard library's `http` package for every later import. Put the project there.
-if sys.path and Path(sys.path[0] or ".").resolve() == HERE:
-    sys.path[0] = str(ROOT)
+sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
@@ -1045,8 +1041,8 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except BenchError as error:
-        print(f"bench/http.py: {error}", file=sys.stderr)
+        print(f"bench/load.py: {error}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("bench/http.py: interrupted; every process it started was stopped", file=sys.stderr)
+        print("bench/load.py: interrupted; every process it started was stopped", file=sys.stderr)
         sys.exit(130)
