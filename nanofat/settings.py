@@ -272,6 +272,9 @@ LOGGING = {
         # 4xx request logs repeat the URL only; patient data is never in URLs.
         "django.request": {"level": "ERROR"},
         "django.security.DisallowedHost": {"level": "ERROR"},
+        # WeasyPrint reports every layout step at INFO; only its warnings are worth a line.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
         # Lockouts (WARNING) only; every failed login is in the audit trail already.
         "axes": {"level": "WARNING"},
     },
