@@ -13,6 +13,7 @@ from ..access import get_plan_for_user
 from ..choices import AuditAction
 from ..forms_consent import ConsentRecordForm
 from ..models import ConsentRecord, TreatmentPlan
+from .documents import pdf_response
 
 VIEW_PERMISSION = "planner.view_treatmentplan"
 PRINT_PERMISSION = "planner.print_consent"
@@ -32,11 +33,7 @@ def _state_for(request: HttpRequest, plan: TreatmentPlan) -> consent.SheetState:
 
 
 def _pdf_response(content: bytes, plan: TreatmentPlan, version: int) -> HttpResponse:
-    response = HttpResponse(content, content_type="application/pdf")
-    # The file name names the plan, never the patient.
-    response["Content-Disposition"] = f'inline; filename="consent-plan-{plan.pk}-v{version}.pdf"'
-    response["Cache-Control"] = "no-store, private"
-    return response
+    return pdf_response(content, f"consent-plan-{plan.pk}-v{version}.pdf")
 
 
 def unavailable(request: HttpRequest, plan: TreatmentPlan, error: pdf.PdfError) -> HttpResponse:

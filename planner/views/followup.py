@@ -23,6 +23,7 @@ from ..forms_followup import (
 )
 from ..models import FollowUp, Patient, TreatmentPlan
 from ..models_followup import FollowUpStatus
+from .documents import pdf_response
 
 VIEW = "planner.view_followup"
 RECORD = "planner.change_followup"
@@ -326,7 +327,4 @@ def followup_summary_pdf(request: HttpRequest, pk: int) -> HttpResponse:
         request=request,
         changes={"document": "follow-up summary"},
     )
-    response = HttpResponse(content, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="follow-up-plan-{plan.pk}.pdf"'
-    response["Cache-Control"] = "no-store, private"
-    return response
+    return pdf_response(content, f"follow-up-plan-{plan.pk}.pdf")

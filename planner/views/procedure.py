@@ -20,6 +20,7 @@ from ..forms_procedure import (
 from ..models import TreatmentPlan
 from ..services import PlanConflict, PlanLocked
 from . import consent as consent_views
+from .documents import pdf_response
 
 EDIT_PERMISSION = "planner.change_treatmentplan"
 
@@ -206,7 +207,4 @@ def operative_record_pdf(request: HttpRequest, pk: int) -> HttpResponse:
         request=request,
         changes={"document": "operative_record"},
     )
-    response = HttpResponse(content, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="operative-record-plan-{plan.pk}.pdf"'
-    response["Cache-Control"] = "no-store, private"
-    return response
+    return pdf_response(content, f"operative-record-plan-{plan.pk}.pdf")
