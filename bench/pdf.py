@@ -5,6 +5,9 @@ database (migrations, reference data, a clinic, a patient and a ready 40-injecti
 renders, warm and with the bundled fonts, a minimal one-page document and the plan's consent
 sheet, REPEATS times each, and prints both medians, their ratio and the PDF sizes.
 
+Besides the wall-clock medians (the targets) it prints the medians of the process's CPU time,
+which waiting for a CPU that other jobs hold does not inflate.
+
 Both renders run in this process (``planner.pdf.render_here``, WeasyPrint with the one
 FontConfiguration of the process), which is what the renderer's child process does for a
 request; the child's hand-over costs are printed too, for the record.
@@ -97,14 +100,16 @@ def forty_injection_plan():
     return plan
 
 
-def median_time(render, html: str, roots) -> tuple[float, int]:
+def median_time(render, html: str, roots) -> tuple[float, float, int]:
+    """The median wall-clock and CPU seconds of REPEATS warm renders, and the PDF's bytes."""
     result = render(html, roots)  # warm: fonts registered, caches filled
-    times = []
+    times, cpu_times = [], []
     for _ in range(REPEATS):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = render(html, roots)
         times.append(time.perf_counter() - start)
-    return statistics.median(times), len(result.pdf)
+        cpu_times.append(time.process_time() - start_cpu)
+    return statistics.median(times), statistics.median(cpu_times), len(result.pdf)
 
 
 def main() -> int:
@@ -120,8 +125,10 @@ def main() -> int:
         sheet_html, _ = consent.render_html(state, for_pdf=True)
         roots = pdf.static_roots()
 
-        minimal_s, minimal_size = median_time(pdf.render_here, pdf.MINIMAL_DOCUMENT, roots)
-        sheet_s, sheet_size = median_time(pdf.render_here, sheet_html, roots)
+        minimal_s, minimal_cpu, minimal_size = median_time(
+            pdf.render_here, pdf.MINIMAL_DOCUMENT, roots
+        )
+        sheet_s, sheet_cpu, sheet_size = median_time(pdf.render_here, sheet_html, roots)
         pages = sheet_pdf_pages(pdf.render_here(sheet_html, roots).pdf)
 
         # The same sheet through the renderer's child process (what a request pays).
@@ -133,16 +140,24 @@ def main() -> int:
             child.append(time.perf_counter() - start)
 
     ratio = sheet_s / minimal_s
-    print(f"minimal one-page document: median {minimal_s * 1000:7.1f} ms, {minimal_size:7,} bytes")
     print(
-        f"consent sheet, {INJECTIONS} injections: median {sheet_s * 1000:7.1f} ms, "
-        f"{sheet_size:7,} bytes, {pages} pages"
+        f"minimal one-page document: median {minimal_s * 1000:7.1f} ms "
+        f"(CPU {minimal_cpu * 1000:6.1f} ms), {minimal_size:7,} bytes"
     )
-    print(f"ratio sheet / minimal: {ratio:.1f} (target at most {TARGET_RATIO:g})")
+    print(
+        f"consent sheet, {INJECTIONS} injections: median {sheet_s * 1000:7.1f} ms "
+        f"(CPU {sheet_cpu * 1000:6.1f} ms), {sheet_size:7,} bytes, {pages} pages"
+    )
+    print(
+        f"ratio sheet / minimal: {ratio:.1f} (target at most {TARGET_RATIO:g}); "
+        f"by CPU time {sheet_cpu / minimal_cpu:.1f}"
+    )
     print(f"consent PDF size: {sheet_size / 1024:.1f} KB (target under {TARGET_KB} KB)")
     print(f"via the renderer child process: median {statistics.median(child) * 1000:.1f} ms")
     ok = ratio <= TARGET_RATIO and sheet_size < TARGET_KB * 1024
-    print("targets met" if ok else "TARGETS MISSED (see README, Consent sheet: performance)")
+    print(
+        "targets met" if ok else "TARGETS MISSED (see README.md, Consent sheet (PDF), Performance)"
+    )
     return 0
 
 

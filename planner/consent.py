@@ -6,9 +6,11 @@ exact PDF that was signed, in one transaction with the plan's move to ``consente
 """
 
 import base64
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date
+from xml.etree import ElementTree
 
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -33,6 +35,8 @@ from .services import PlanConflict, claim_version
 
 TEMPLATE = "planner/consent/sheet.html"
 PRINT_CSS = "planner/print.css"
+#: The builder's face outline; the sheet draws the same outline.
+FACE_OUTLINE = "planner/partials/face_outline.svg"
 # Replaced by the document id once the sheet is rendered: the id is a digest of the sheet itself.
 _ID_PLACEHOLDER = "NF-DOCID-PLACEHOLDER"
 
@@ -194,6 +198,57 @@ def _indications(plan: TreatmentPlan, snapshot: rules.ReferenceSnapshot) -> list
     ]
 
 
+@functools.cache
+def face_outline_path() -> str:
+    """The builder's face outline as the data of one SVG path.
+
+    The outline is some thirty paths and circles of one stroke style; drawn as one path, the
+    renderer handles one element instead of thirty (every SVG element costs it as much as a
+    table cell) and the picture is the same.
+    """
+    outline = ElementTree.fromstring(render_to_string(FACE_OUTLINE))  # noqa: S314  (our own file)
+    parts = []
+    for element in outline.iter():
+        tag = element.tag.rsplit("}", 1)[-1]
+        if tag == "path":
+            parts.append(element.get("d", "").strip())
+        elif tag in ("circle", "ellipse"):
+            cx, cy = float(element.get("cx", 0)), float(element.get("cy", 0))
+            rx = float(element.get("rx", element.get("r", 0)))
+            ry = float(element.get("ry", element.get("r", 0)))
+            parts.append(
+                f"M{cx - rx:g} {cy:g}a{rx:g} {ry:g} 0 1 0 {2 * rx:g} 0"
+                f"a{rx:g} {ry:g} 0 1 0 {-2 * rx:g} 0Z"
+            )
+        elif tag == "line":
+            x1, y1, x2, y2 = (float(element.get(name, 0)) for name in ("x1", "y1", "x2", "y2"))
+            parts.append(f"M{x1:g} {y1:g}L{x2:g} {y2:g}")
+        elif tag not in ("g", "title", "desc"):
+            raise ValueError(f"{FACE_OUTLINE}: no single-path form for <{tag}>")
+    return " ".join(parts)
+
+
+def _face_map(builder: BuilderState) -> dict:
+    """The face map's planned zones as one hatched path, their label boxes as one path."""
+    planned = [view for view in builder.zone_views if view.total]
+    return {
+        "outline": face_outline_path(),
+        "zones": " ".join(view.zone.shape.strip() for view in planned),
+        "boxes": "".join(
+            f"M{view.zone.label_x - 20} {view.zone.label_y - 13}h40v25h-40Z" for view in planned
+        ),
+        "labels": [
+            {
+                "x": view.zone.label_x,
+                "y": view.zone.label_y,
+                "code": view.zone.short_label,
+                "total": view.total,
+            }
+            for view in planned
+        ],
+    }
+
+
 def sheet_context(state: SheetState, *, for_pdf: bool, preview: bool = False) -> dict:
     plan, builder = state.plan, state.builder
     patient = plan.patient
@@ -232,7 +287,7 @@ def sheet_context(state: SheetState, *, for_pdf: bool, preview: bool = False) ->
         ],
         "rows": _rows(builder),
         "zone_totals": builder.zone_totals,
-        "zone_views": builder.zone_views,
+        "face_map": _face_map(builder),
         "total_ml": builder.review.total_ml,
         "acknowledged": _acknowledged(builder),
         "advice": rules.advice(plan_input, snapshot),

@@ -10,6 +10,7 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
@@ -534,6 +535,48 @@ def test_a_40_injection_plan_fits_the_layout(clinic, surgeon):
     assert page_count(result.pdf) <= 6
     assert_inside_pages(result.pdf)
     assert len(result.pdf) < 100 * 1024
+
+
+def test_the_face_map_hatches_and_labels_every_planned_zone(ready_plan):
+    state = consent.sheet_state(ready_plan)
+    html, _ = consent.render_html(state, for_pdf=True)
+    svg = re.search(r"<svg.*?</svg>", html, flags=re.S).group(0)
+
+    # The builder's whole outline, drawn as one path.
+    outline = render_to_string(consent.FACE_OUTLINE)
+    for shape in re.findall(r' d="([^"]+)"', outline):
+        assert shape in consent.face_outline_path()
+    subpaths = outline.count("<path") + outline.count("<circle")
+    assert consent.face_outline_path().count("M") >= subpaths
+    # One hatched path holds every planned zone; each zone has its code and volume on the map.
+    (hatched,) = re.findall(r'<path d="([^"]*)" fill="url\(#hatch\)"', svg)
+    labels = re.findall(r"<text [^>]*>([^<]*)</text>", svg)
+    planned = state.builder.zone_totals
+    assert len(planned) == 2
+    for view in planned:
+        assert view.zone.shape.strip() in hatched
+        assert view.zone.short_label in labels
+    assert sorted(labels[len(planned) :]) == ["0.2", "0.3"]
+
+
+def test_every_signer_has_lines_to_sign_and_date_on(ready_plan):
+    from weasyprint.formatting_structure.boxes import TableCellBox
+
+    html, _ = consent.render_html(consent.sheet_state(ready_plan), for_pdf=True)
+    fetcher = pdf.StaticOnlyFetcher(pdf.static_roots())
+    document = pdf._Html(
+        string=html, base_url=pdf.base_url_for(fetcher.roots), url_fetcher=fetcher
+    ).render(font_config=pdf.font_config())
+
+    lines = [
+        box
+        for page in document.pages
+        for box in page._page_box.descendants()
+        if isinstance(box, TableCellBox) and "rule-line" in (box.element.get("class") or "")
+    ]
+    # A signature line for the patient, the surgeon and the witness, and the witness's name.
+    assert len(lines) == 4
+    assert all(box.border_bottom_width > 0 and box.width > 0 for box in lines)
 
 
 # --- the wording ---------------------------------------------------------------------------------
