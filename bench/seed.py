@@ -30,6 +30,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
 from django.contrib.auth.models import Group  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
@@ -67,7 +68,6 @@ STATUS_MIX = (
     + [PlanStatus.READY] * 2
     + [PlanStatus.DRAFT] * 3
 )
-BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def clean_injection(zone: TreatmentZone, position: int) -> dict:
@@ -109,7 +109,8 @@ def log_in(user: User) -> str:
     """A session as django.contrib.auth.login leaves it; returns the session key (the cookie)."""
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = BACKEND
+    # The backend a password login goes through (the first one, django-axes, only throttles).
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return session.session_key

@@ -24,6 +24,15 @@ def get_patient_for_user(request: HttpRequest, pk: int) -> Patient:
     return get_object_or_404(patients_for(request.user).select_related("clinic"), pk=pk)
 
 
-def get_plan_for_user(request: HttpRequest, pk: int) -> TreatmentPlan:
-    queryset = plans_for(request.user).select_related("patient__clinic", "surgeon", "rule_set")
+PLAN_RELATED = ("patient__clinic", "surgeon", "rule_set")
+
+
+def get_plan_for_user(
+    request: HttpRequest, pk: int, *, related: tuple[str, ...] = PLAN_RELATED
+) -> TreatmentPlan:
+    """The plan, with what pages show of it (``related``: fewer joins for a request that shows
+    none of it)."""
+    queryset = plans_for(request.user)
+    if related:  # select_related() without names would follow every foreign key
+        queryset = queryset.select_related(*related)
     return get_object_or_404(queryset, pk=pk)

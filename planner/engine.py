@@ -76,15 +76,38 @@ def injection_input(injection: PlannedInjection) -> rules.InjectionInput:
     )
 
 
+def stored_injection_inputs(
+    plan: TreatmentPlan, *, exclude: int | None = None, zone_id: int | None = None
+) -> tuple[rules.InjectionInput, ...]:
+    """The plan's saved injections (or those of one zone) as the rules read them, straight
+    from the database: the live check runs on every keystroke and needs no model instance."""
+    rows = plan.injections.exclude(pk=exclude) if exclude else plan.injections.all()
+    if zone_id is not None:
+        rows = rows.filter(zone_id=zone_id)
+    fields = ("zone__code", "zone__region", "volume_ml", "instrument", "gauge", "depth")
+    return tuple(
+        rules.InjectionInput(zone, region, Decimal(volume), instrument, int(gauge), depth, tech)
+        for zone, region, volume, instrument, gauge, depth, tech in rows.values_list(
+            *fields, "technique"
+        )
+    )
+
+
 def plan_input(
-    plan: TreatmentPlan, injections: Iterable[PlannedInjection], *, finalising: bool = False
+    plan: TreatmentPlan,
+    injections: Iterable[PlannedInjection | rules.InjectionInput],
+    *,
+    finalising: bool = False,
 ) -> rules.PlanInput:
     combined = () if plan.combination == Combination.NONE else (plan.combination,)
     return rules.PlanInput(
         goal=plan.goal,
         indications=tuple(plan.indications or ()),
         combined_with=combined,
-        injections=tuple(injection_input(injection) for injection in injections),
+        injections=tuple(
+            item if isinstance(item, rules.InjectionInput) else injection_input(item)
+            for item in injections
+        ),
         finalising=finalising,
     )
 

@@ -1,6 +1,7 @@
 """Small cross-cutting behaviours the views should not repeat."""
 
 import logging
+import time
 
 from django.conf import settings
 from django.db import OperationalError
@@ -28,6 +29,27 @@ class HtmxLoginRedirectMiddleware:
             and response.get("Location", "").startswith(login_path)
         ):
             return HttpResponseClientRedirect(response["Location"])
+        return response
+
+
+class SessionIdleTimeoutMiddleware:
+    """A session ends after SESSION_COOKIE_AGE without a request: each request pushes its expiry
+    ahead, but the session row is rewritten at most once every SESSION_TOUCH_SECONDS rather than
+    on every request (one UPDATE less on each page, htmx swap and keystroke check). The expiry
+    can thus come up to SESSION_TOUCH_SECONDS early, never late."""
+
+    KEY = "_touched_at"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        if session is not None and session.accessed and not session.is_empty():
+            now = int(time.time())
+            if now - session.get(self.KEY, 0) >= settings.SESSION_TOUCH_SECONDS:
+                session[self.KEY] = now  # marks the session modified: SessionMiddleware saves it
         return response
 
 

@@ -7,7 +7,13 @@ from functools import cached_property
 
 from . import rules
 from .engine import Review, review_plan
-from .models import PlannedInjection, TreatmentPlan, TreatmentZone, WarningAcknowledgement
+from .models import (
+    PlannedInjection,
+    RuleSet,
+    TreatmentPlan,
+    TreatmentZone,
+    WarningAcknowledgement,
+)
 
 SEVERITY_SYMBOL = {"error": "✖", "warning": "!", "info": "i", None: ""}
 SEVERITY_LABEL = {"error": "error", "warning": "warning", "info": "information", None: "no finding"}
@@ -127,12 +133,20 @@ class BuilderState:
         )
 
 
-def builder_state(plan: TreatmentPlan, review: Review | None = None) -> BuilderState:
-    review = review or review_plan(plan)
+def builder_state(
+    plan: TreatmentPlan, review: Review | None = None, *, rule_set: RuleSet | None = None
+) -> BuilderState:
+    """What the builder shows of the plan: its review (made here unless given, against
+    ``rule_set`` or the plan's own), zones and acknowledgements."""
+    all_zones = {zone.pk: zone for zone in TreatmentZone.objects.all()}
+    if review is None:
+        injections = list(plan.injections.all())
+        for injection in injections:
+            # The zones are loaded once for the face map: no join (and no copy) per injection.
+            injection.zone = all_zones[injection.zone_id]
+        review = review_plan(plan, injections, rule_set=rule_set)
     used_zone_ids = {injection.zone_id for injection in review.injections}
-    zones = [
-        zone for zone in TreatmentZone.objects.all() if zone.active or zone.pk in used_zone_ids
-    ]
+    zones = [zone for zone in all_zones.values() if zone.active or zone.pk in used_zone_ids]
     acknowledgements = {
         ack.finding_key: ack for ack in plan.acknowledgements.select_related("acknowledged_by")
     }

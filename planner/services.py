@@ -45,18 +45,27 @@ class TransitionRefused(Exception):
 
 
 def claim_version(
-    plan: TreatmentPlan, expected_version: int, *, allowed: tuple[str, ...] = (PlanStatus.DRAFT,)
+    plan: TreatmentPlan,
+    expected_version: int,
+    *,
+    allowed: tuple[str, ...] = (PlanStatus.DRAFT,),
+    **changes,
 ) -> None:
     """Bumps the plan's version if it is still the one the user saw, else raises.
 
     The conditional UPDATE is the lock: of two concurrent writers with the same version,
-    exactly one updates a row; the other sees 0 rows and is told.
+    exactly one updates a row; the other sees 0 rows and is told. ``changes`` (other fields of
+    the plan) are written by the same UPDATE.
     """
+    now = timezone.now()
     updated = TreatmentPlan.objects.filter(
         pk=plan.pk, version=expected_version, status__in=allowed
-    ).update(version=F("version") + 1, updated_at=timezone.now())
+    ).update(version=F("version") + 1, updated_at=now, **changes)
     if updated:
         plan.version = expected_version + 1
+        plan.updated_at = now
+        for name, value in changes.items():
+            setattr(plan, name, value)
         return
     current = TreatmentPlan.objects.filter(pk=plan.pk).values("status", "version").first()
     if current and current["status"] not in allowed:
@@ -156,14 +165,13 @@ def injection_save(
 ) -> PlannedInjection:
     creating = form.instance.pk is None
     with transaction.atomic():
-        claim_version(plan, expected_version)
+        claim_version(plan, expected_version, rule_set=engine.current_rule_set())
         injection = form.save(commit=False)
         injection.plan = plan
         if creating:
             last = plan.injections.aggregate(last=Max("position"))["last"]
             injection.position = 0 if last is None else last + 1
         injection.save()
-        TreatmentPlan.objects.filter(pk=plan.pk).update(rule_set=engine.current_rule_set())
         audit.record(
             actor=actor,
             action=AuditAction.CREATE if creating else AuditAction.CHANGE,

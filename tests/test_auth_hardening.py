@@ -5,12 +5,14 @@ explicit list of pages that need no login."""
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.test import Client, RequestFactory, override_settings
@@ -18,6 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from planner.choices import AuditAction
+from planner.middleware import SessionIdleTimeoutMiddleware
 from planner.models import AuditEntry
 from planner.security import client_ip
 from tests.factories import PASSWORD
@@ -219,15 +222,46 @@ def test_the_session_cookie_ends_with_the_browser(client, surgeon):
 
 def test_the_session_expires_after_30_idle_minutes(client, surgeon):
     assert settings.SESSION_COOKIE_AGE == 30 * 60
-    assert settings.SESSION_SAVE_EVERY_REQUEST is True
     assert settings.SESSION_EXPIRE_AT_BROWSER_CLOSE is True
     _login(client, surgeon.username, PASSWORD)
     assert client.get(reverse("patient_list")).status_code == 200
     key = client.cookies[settings.SESSION_COOKIE_NAME].value
-    # Each request pushes the expiry 30 minutes ahead (an inactivity timeout, not a lifetime).
+    # A request pushes the expiry 30 minutes ahead (an inactivity timeout, not a lifetime).
     expiry = Session.objects.get(session_key=key).expire_date
     assert timedelta(minutes=29) < expiry - timezone.now() <= timedelta(minutes=30)
     Session.objects.filter(session_key=key).update(expire_date=timezone.now() - timedelta(1))
+    response = client.get(reverse("patient_list"))
+    assert (response.status_code, response["Location"].split("?")[0]) == (302, LOGIN)
+
+
+def _touched(key: str, seconds_ago: int, expires_in: timedelta) -> None:
+    """Makes the session look last written ``seconds_ago``, expiring in ``expires_in``."""
+    store = SessionStore(session_key=key)
+    store[SessionIdleTimeoutMiddleware.KEY] = int(time.time()) - seconds_ago
+    store.save()
+    Session.objects.filter(session_key=key).update(expire_date=timezone.now() + expires_in)
+
+
+def test_a_request_writes_the_session_at_most_once_a_minute(client, surgeon):
+    assert settings.SESSION_TOUCH_SECONDS == 60
+    _login(client, surgeon.username, PASSWORD)
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    _touched(key, seconds_ago=10, expires_in=timedelta(minutes=29, seconds=50))
+    before = Session.objects.get(session_key=key).expire_date
+    assert client.get(reverse("patient_list")).status_code == 200
+    assert Session.objects.get(session_key=key).expire_date == before
+
+    # Written a minute ago or more: the request pushes the expiry a full 30 minutes ahead.
+    _touched(key, seconds_ago=60, expires_in=timedelta(minutes=29))
+    assert client.get(reverse("patient_list")).status_code == 200
+    expiry = Session.objects.get(session_key=key).expire_date
+    assert timedelta(minutes=29, seconds=50) < expiry - timezone.now() <= timedelta(minutes=30)
+
+
+def test_a_session_idle_for_30_minutes_is_over_even_if_written_recently(client, surgeon):
+    _login(client, surgeon.username, PASSWORD)
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    _touched(key, seconds_ago=5, expires_in=-timedelta(seconds=1))
     response = client.get(reverse("patient_list"))
     assert (response.status_code, response["Location"].split("?")[0]) == (302, LOGIN)
 

@@ -1173,3 +1173,22 @@ def test_a_consented_plan_can_be_repeated_but_not_edited(surgeon_client, plan):
     response = surgeon_client.post(url("plan_repeat", plan.pk))
     assert response.status_code == 302
     assert TreatmentPlan.objects.filter(repeated_from=plan, status=PlanStatus.DRAFT).count() == 1
+
+
+def test_the_live_check_reads_the_saved_injections_as_the_review_does(patient, surgeon):
+    from planner import engine
+
+    plan = TreatmentPlanFactory(patient=patient, surgeon=surgeon)
+    kept = [
+        PlannedInjectionFactory(
+            plan=plan, zone_code=zone, volume_ml=Decimal(volume), position=position
+        )
+        for position, (zone, volume) in enumerate(
+            [("FOREHEAD", "0.3"), ("UPPER_LIP", "0.15"), ("CHIN", "0.4")]
+        )
+    ]
+    stored = engine.stored_injection_inputs(plan)
+    assert stored == tuple(engine.injection_input(i) for i in plan.injections.all())
+    assert [i.zone for i in stored] == ["FOREHEAD", "UPPER_LIP", "CHIN"]
+    without = engine.stored_injection_inputs(plan, exclude=kept[1].pk)
+    assert [i.zone for i in without] == ["FOREHEAD", "CHIN"]

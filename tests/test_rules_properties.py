@@ -286,3 +286,32 @@ def test_plan_from_dict_reads_any_two_decimal_volume_exactly(hundredths, form):
         ],
     }
     assert plan_from_dict(data, ZONE_REGIONS).injections[0].volume_ml == volume
+
+
+def concerning(findings, index: int, zone: str) -> Counter:
+    """The findings about one injection or about its zone's total, as the live check shows them."""
+    return Counter(
+        (f.rule, f.severity, f.message, f.sources)
+        for f in findings
+        if f.injection == index or (f.injection is None and f.zone == zone)
+    )
+
+
+@EXAMPLES
+@given(plan=any_plans(), ref=snapshots(), data=st.data())
+def test_an_injections_findings_need_only_the_injections_of_its_zone(plan, ref, data):
+    # The live check evaluates a candidate with the other injections of its zone only.
+    assume(plan.injections)
+    index = data.draw(st.integers(0, len(plan.injections) - 1))
+    zone = plan.injections[index].zone
+    same_zone = [i for i, injection in enumerate(plan.injections) if injection.zone == zone]
+    subset = PlanInput(
+        goal=plan.goal,
+        indications=plan.indications,
+        combined_with=plan.combined_with,
+        injections=tuple(plan.injections[i] for i in same_zone),
+        finalising=plan.finalising,
+    )
+    assert concerning(evaluate(subset, ref), same_zone.index(index), zone) == concerning(
+        evaluate(plan, ref), index, zone
+    )

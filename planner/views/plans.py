@@ -4,20 +4,23 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from .. import audit, engine, services
+from .. import audit, engine, rules, services
 from ..access import get_patient_for_user, get_plan_for_user
 from ..choices import AuditAction, PlanStatus
 from ..forms import AcknowledgementForm, InjectionForm, PlanDetailsForm, VersionForm
+from ..jinja import render_block
 from ..models import PlannedInjection, TreatmentPlan
 from ..selectors import BuilderState, builder_state
 
-TEMPLATE = "planner/plan_builder.html"
+# The page is a Django template around the builder; the builder's regions, which htmx swaps,
+# are the blocks of a Jinja2 template (planner/jinja.py).
+PAGE = "planner/plan_builder.html"
+REGIONS = "planner/builder.jinja"
 EDIT_PERMISSION = "planner.change_treatmentplan"
 LIVE_FIELDS = ("zone", "volume_ml", "instrument", "gauge", "depth", "technique")
 # Which form field a rule's message is shown next to while typing.
@@ -79,7 +82,12 @@ def _page(
     context = _context(
         request, state, details_form=details_form, injection_form=injection_form, notice=notice
     )
-    return render(request, TEMPLATE, context, status=status)
+    context["builder"] = _region(request, "builder", context)
+    return render(request, PAGE, context, status=status)
+
+
+def _region(request: HttpRequest, name: str, context: dict) -> str:
+    return render_block(REGIONS, name, context, request)
 
 
 def _context(
@@ -91,17 +99,21 @@ def _context(
     notice: str = "",
     **flags,
 ) -> dict:
-    """Everything the builder's template and partials read; ``flags`` (oob, focus, saved...)
-    pass straight through."""
+    """Everything the builder's regions read; ``flags`` (oob, focus, saved...) override the
+    defaults."""
     plan = state.plan
     zone_code = request.GET.get("zone", "")
+    can_change_plan = request.user.has_perm(EDIT_PERMISSION)
     return {
         "plan": plan,
         "patient": plan.patient,
         "state": state,
         # Only a draft takes edits (services claim versions of drafts only); a ready plan goes
         # back to draft first, so its page offers no forms that would be refused.
-        "editable": plan.status == PlanStatus.DRAFT and request.user.has_perm(EDIT_PERMISSION),
+        "editable": plan.status == PlanStatus.DRAFT and can_change_plan,
+        "can_change_plan": can_change_plan,
+        "can_add_plan": request.user.has_perm("planner.add_treatmentplan"),
+        "can_print_consent": request.user.has_perm("planner.print_consent"),
         # Built when a template first reads them: most htmx answers show neither form.
         "details_form": details_form
         or SimpleLazyObject(lambda: PlanDetailsForm(instance=plan, prefix="plan")),
@@ -109,6 +121,10 @@ def _context(
         or SimpleLazyObject(lambda: _new_injection_form(state, zone_code)),
         "notice": notice,
         "transitions": _transitions_for(request, plan),
+        "oob": False,  # an out-of-band swap
+        "focus": False,  # htmx moves the focus into the swapped region
+        "saved": False,
+        "page_version": None,  # the version of the page a fragment is fetched into
         **flags,
     }
 
@@ -141,12 +157,13 @@ def _transitions_for(request: HttpRequest, plan: TreatmentPlan) -> list[tuple[st
 
 
 def _partials(request: HttpRequest, state: BuilderState, names: tuple[str, ...], **extra) -> str:
-    """Renders named partials of the builder; all but the first are out-of-band swaps."""
+    """Renders regions of the builder; all but the first are out-of-band swaps."""
+    all_oob = extra.pop("all_oob", False)
     context = _context(request, state, **extra)
     parts = []
     for index, name in enumerate(names):
-        context["oob"] = index > 0 or extra.get("all_oob", False)
-        parts.append(render_to_string(f"{TEMPLATE}#{name}", context, request=request))
+        context["oob"] = index > 0 or all_oob
+        parts.append(_region(request, name, context))
     return "".join(parts)
 
 
@@ -215,7 +232,7 @@ def plan_details_update(request: HttpRequest, pk: int) -> HttpResponse:
         if request.htmx:
             # The form goes back into the page it came from: with that page's version.
             body = _partials(
-                request, state, ("plan-details",), details_form=form, page_version=version
+                request, state, ("plan_details",), details_form=form, page_version=version
             )
             return HttpResponse(body, status=422)
         return _page(request, state, status=422, details_form=form)
@@ -228,13 +245,18 @@ def plan_details_update(request: HttpRequest, pk: int) -> HttpResponse:
     return _after_write(
         request,
         plan,
-        ("plan-details", "findings", "workflow", "face-map"),
+        ("plan_details", "findings", "workflow", "face_map"),
         "Plan details saved.",
         saved=True,
     )
 
 
 # --- injections -----------------------------------------------------------------------------
+
+
+# What the injection views read of a plan besides its own fields: its patient, whom the audit
+# entry names (the full page, shown only without htmx, loads the rest when it needs it).
+INJECTION_RELATED = ("patient",)
 
 
 def _injection_for(plan: TreatmentPlan, injection_id: int) -> PlannedInjection:
@@ -257,7 +279,7 @@ def injection_new(request: HttpRequest, pk: int) -> HttpResponse:
             _partials(
                 request,
                 state,
-                ("injection-form",),
+                ("injection_form",),
                 focus=True,
                 page_version=_page_version(request),
             )
@@ -268,7 +290,7 @@ def injection_new(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(EDIT_PERMISSION, raise_exception=True)
 def injection_create(request: HttpRequest, pk: int) -> HttpResponse:
-    plan = get_plan_for_user(request, pk)
+    plan = get_plan_for_user(request, pk, related=INJECTION_RELATED)
     form = InjectionForm(request.POST, prefix="new")
     return _save_injection(request, plan, form)
 
@@ -276,7 +298,7 @@ def injection_create(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @permission_required(EDIT_PERMISSION, raise_exception=True)
 def injection_edit(request: HttpRequest, pk: int, injection_id: int) -> HttpResponse:
-    plan = get_plan_for_user(request, pk)
+    plan = get_plan_for_user(request, pk, related=INJECTION_RELATED)
     injection = _injection_for(plan, injection_id)
     prefix = f"inj{injection.pk}"
     if request.method == "GET":
@@ -285,19 +307,10 @@ def injection_edit(request: HttpRequest, pk: int, injection_id: int) -> HttpResp
         )
         state = builder_state(plan)
         if request.htmx:
-            context = _context(request, state, page_version=_page_version(request))
             return HttpResponse(
-                render_to_string(
-                    f"{TEMPLATE}#injection-edit-row",
-                    {**context, "row": state.row(injection.pk), "form": form},
-                    request=request,
-                )
+                _edit_row(request, state, injection, form, page_version=_page_version(request))
             )
-        return render(
-            request,
-            "planner/injection_edit.html",
-            {**_context(request, state), "row": state.row(injection.pk), "form": form},
-        )
+        return _edit_page(request, state, injection, form)
     form = InjectionForm(request.POST, instance=injection, prefix=prefix)
     return _save_injection(request, plan, form, injection=injection)
 
@@ -327,17 +340,18 @@ def _save_injection(
     if not request.htmx:
         messages.success(request, f"Injection in {saved.zone.name} saved.")
         return redirect(plan)
-    plan.refresh_from_db(fields=["version", "status", "rule_set", "updated_at"])
-    state = builder_state(plan)
-    row = render_to_string(
-        f"{TEMPLATE}#injection-row",
-        {
-            **_context(request, state),
-            "row": state.row(saved.pk),
-            "focus": injection is not None,
-            "oob": injection is not None,
-        },
-        request=request,
+    # The save wrote the plan's version and rule set and left the plan object holding them.
+    state = builder_state(plan, rule_set=plan.rule_set)
+    row = _region(
+        request,
+        "injection_row",
+        _context(
+            request,
+            state,
+            row=state.row(saved.pk),
+            focus=injection is not None,
+            oob=injection is not None,
+        ),
     )
     # Table rows cannot stand alone in a response, so they travel in a <template>, and every
     # region is an out-of-band swap: a new row is appended, an edited row replaced.
@@ -346,11 +360,11 @@ def _save_injection(
         if injection is None
         else "<template>{}</template>"
     )
-    regions = ("face-map", "zone-totals", "findings", "workflow")
+    regions = ("face_map", "zone_totals", "findings", "workflow")
     extra = {}
     if injection is None:
         # A fresh add form, ready for the next zone (an edit leaves the add form as typed).
-        regions = ("injection-form", *regions)
+        regions = ("injection_form", *regions)
         extra["injection_form"] = _new_injection_form(state)
         extra["injection_form"].fields["zone"].widget.attrs["data-focus-after-swap"] = ""
     zones = {saved.zone.code, injection.zone.code} if injection else {saved.zone.code}
@@ -374,13 +388,10 @@ def _zone_rows(
     ]
     if not rows:
         return ""
-    context = {**_context(request, state), "oob": True}
+    context = _context(request, state, oob=True)
     return (
         "<template>"
-        + "".join(
-            render_to_string(f"{TEMPLATE}#injection-row", {**context, "row": row}, request=request)
-            for row in rows
-        )
+        + "".join(_region(request, "injection_row", {**context, "row": row}) for row in rows)
         + "</template>"
     )
 
@@ -396,31 +407,49 @@ def _invalid_injection(
     if request.htmx:
         # The fragment goes back into the page it came from: with that page's version.
         if injection is None:
-            body = render_to_string(
-                f"{TEMPLATE}#injection-form",
-                {**_context(request, state, injection_form=form, page_version=version)},
-                request=request,
+            body = _region(
+                request,
+                "injection_form",
+                _context(request, state, injection_form=form, page_version=version),
             )
             response = HttpResponse(body, status=422)
             return reswap(retarget(response, "#injection-form"), "outerHTML")
-        body = render_to_string(
-            f"{TEMPLATE}#injection-edit-row",
-            {
-                **_context(request, state, page_version=version),
-                "row": state.row(injection.pk),
-                "form": form,
-            },
-            request=request,
-        )
+        body = _edit_row(request, state, injection, form, page_version=version)
         return HttpResponse(body, status=422)
     if injection is None:
         return _page(request, state, status=422, injection_form=form)
-    return render(
-        request,
-        "planner/injection_edit.html",
-        {**_context(request, state), "row": state.row(injection.pk), "form": form},
-        status=422,
+    return _edit_page(request, state, injection, form, status=422)
+
+
+def _edit_row(
+    request: HttpRequest,
+    state: BuilderState,
+    injection: PlannedInjection,
+    form: InjectionForm,
+    *,
+    page_version: int | None = None,
+) -> str:
+    context = _context(
+        request, state, row=state.row(injection.pk), form=form, page_version=page_version
     )
+    return _region(request, "injection_edit_row", context)
+
+
+def _edit_page(
+    request: HttpRequest,
+    state: BuilderState,
+    injection: PlannedInjection,
+    form: InjectionForm,
+    *,
+    status: int = 200,
+) -> HttpResponse:
+    """The edit form on a page of its own, for a browser without JavaScript."""
+    context = {
+        "plan": state.plan,
+        "row": state.row(injection.pk),
+        "edit_row": _edit_row(request, state, injection, form),
+    }
+    return render(request, "planner/injection_edit.html", context, status=status)
 
 
 @require_GET
@@ -432,20 +461,20 @@ def injection_row(request: HttpRequest, pk: int, injection_id: int) -> HttpRespo
     state = builder_state(plan)
     if not request.htmx:
         return redirect(plan)
-    context = _context(request, state, page_version=_page_version(request))
-    return HttpResponse(
-        render_to_string(
-            f"{TEMPLATE}#injection-row",
-            {**context, "row": state.row(injection.pk), "focus": True},
-            request=request,
-        )
+    context = _context(
+        request,
+        state,
+        page_version=_page_version(request),
+        row=state.row(injection.pk),
+        focus=True,
     )
+    return HttpResponse(_region(request, "injection_row", context))
 
 
 @require_POST
 @permission_required(EDIT_PERMISSION, raise_exception=True)
 def injection_delete(request: HttpRequest, pk: int, injection_id: int) -> HttpResponse:
-    plan = get_plan_for_user(request, pk)
+    plan = get_plan_for_user(request, pk, related=INJECTION_RELATED)
     injection = _injection_for(plan, injection_id)
     version = _expected_version(request)
     if version is None:
@@ -469,7 +498,7 @@ def injection_delete(request: HttpRequest, pk: int, injection_id: int) -> HttpRe
     state = builder_state(plan)
     # The row's target is replaced with nothing; the rest follows out of band.
     body = _zone_rows(request, state, {injection.zone.code}) + _partials(
-        request, state, ("face-map", "zone-totals", "findings", "workflow"), all_oob=True
+        request, state, ("face_map", "zone_totals", "findings", "workflow"), all_oob=True
     )
     response = HttpResponse(body)
     return trigger_client_event(response, "plan-version", {"version": plan.version})
@@ -479,7 +508,7 @@ def injection_delete(request: HttpRequest, pk: int, injection_id: int) -> HttpRe
 @permission_required(EDIT_PERMISSION, raise_exception=True)
 def injection_validate(request: HttpRequest, pk: int) -> HttpResponse:
     """Live validation while typing: field errors and rule findings, nothing saved."""
-    plan = get_plan_for_user(request, pk)
+    plan = get_plan_for_user(request, pk, related=())  # the plan's own fields are enough
     injection_id = request.POST.get("injection_id", "")
     existing = None
     if injection_id:
@@ -490,7 +519,7 @@ def injection_validate(request: HttpRequest, pk: int) -> HttpResponse:
     form = InjectionForm(request.POST, prefix=prefix, instance=existing)
     feedback = _live_feedback(plan, form, existing)
     context = {"prefix": prefix, "fields": [(name, feedback[name]) for name in LIVE_FIELDS]}
-    return render(request, f"{TEMPLATE}#live-feedback", context)
+    return HttpResponse(_region(request, "live_feedback", context))
 
 
 def _live_feedback(
@@ -506,12 +535,17 @@ def _live_feedback(
         return feedback
     candidate = form.instance
     candidate.zone = form.cleaned_data["zone"]
-    others = [
-        i for i in plan.injections.select_related("zone") if not existing or i.pk != existing.pk
-    ]
-    review = engine.review_plan(plan, [*others, candidate])
+    # Each rule shown next to a field (RULE_FIELD) concerns one injection or its zone's total, so
+    # the other injections of the candidate's zone are all the check needs, however big the plan.
+    others = engine.stored_injection_inputs(
+        plan, exclude=existing.pk if existing else None, zone_id=candidate.zone.pk
+    )
+    findings = rules.evaluate(
+        engine.plan_input(plan, [*others, candidate]),
+        engine.snapshot_for(engine.rule_set_for(plan)),
+    )
     index = len(others)
-    for finding in review.findings:
+    for finding in findings:
         concerns_candidate = finding.injection == index or (
             finding.injection is None and finding.zone == candidate.zone.code
         )
