@@ -38,8 +38,8 @@ Warm start
     module in ``ready()`` (gunicorn's ``preload_app`` then imports it in the master), so no
     request pays for the import. ``warm_up()`` starts the child (and its fork server) and
     renders ``WARM_UP_DOCUMENT``, a little of everything the real documents use; gunicorn calls
-    it as each worker starts (``post_worker_init`` in gunicorn.conf.py), so a worker's first PDF
-    request is as fast as the next one.
+    it once a worker has run for ``PDF_WARM_UP_DELAY_SECONDS`` (``post_worker_init`` in
+    gunicorn.conf.py), so a worker's first PDF request is as fast as the next one.
 
 Style computation
     Documents are cascaded with WeasyPrint's HTML user-agent stylesheet less its rules for

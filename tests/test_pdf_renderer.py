@@ -61,29 +61,43 @@ def _post_worker_init():
     return runpy.run_path(str(ROOT / "gunicorn.conf.py"))["post_worker_init"]
 
 
-def _run_hook(monkeypatch, warm_up):
+def _run_hook(monkeypatch, warm_up, delay="0.01"):
     started = []
-    real_thread = threading.Thread
+    real_timer = threading.Timer
 
-    def thread(*args, **kwargs):
-        started.append(real_thread(*args, **kwargs))
+    def timer(*args, **kwargs):
+        started.append(real_timer(*args, **kwargs))
         return started[-1]
 
+    monkeypatch.setenv("PDF_WARM_UP_DELAY_SECONDS", delay)
     monkeypatch.setattr(pdf, "warm_up", warm_up)
-    monkeypatch.setattr(threading, "Thread", thread)
+    monkeypatch.setattr(threading, "Timer", timer)
     worker = _Worker()
     _post_worker_init()(worker)
-    for started_thread in started:
-        started_thread.join(timeout=10)
+    for started_timer in started:
+        started_timer.join(timeout=10)
     return worker, started
 
 
-def test_each_gunicorn_worker_warms_its_pdf_renderer_as_it_starts(monkeypatch):
+def test_each_gunicorn_worker_warms_its_pdf_renderer_after_the_delay(monkeypatch):
     calls = []
-    worker, threads = _run_hook(monkeypatch, lambda: calls.append("warm"))
+    worker, timers = _run_hook(monkeypatch, lambda: calls.append("warm"))
     assert calls == ["warm"]
-    assert [thread.daemon for thread in threads] == [True]  # never holds up a worker's exit
+    assert [timer.interval for timer in timers] == [0.01]
+    assert [timer.daemon for timer in timers] == [True]  # never holds up a worker's exit
     assert worker.log.errors == []
+
+
+def test_a_worker_replaced_before_the_delay_never_starts_a_renderer(monkeypatch):
+    calls = []
+    monkeypatch.setenv("PDF_WARM_UP_DELAY_SECONDS", "60")
+    monkeypatch.setattr(pdf, "warm_up", lambda: calls.append("warm"))
+    _post_worker_init()(_Worker())
+    (timer,) = [thread for thread in threading.enumerate() if thread.name == "pdf-warm-up"]
+    assert timer.interval == 60.0
+    timer.cancel()  # as if the worker exited: the timer is a daemon and dies with it
+    timer.join(timeout=5)
+    assert calls == []
 
 
 def test_a_failed_warm_up_is_logged_and_leaves_the_worker_running(monkeypatch):
