@@ -218,9 +218,28 @@ CONSTRAINTS_CHECKED_BY_FIELDS = frozenset(
 )
 
 
+class ZoneField(forms.ModelChoiceField):
+    """A treatment zone by its code, among the active zones. ``known`` (active zones by code),
+    when a view has already loaded them, answers the lookup without a query."""
+
+    known: dict[str, TreatmentZone] | None = None
+
+    def to_python(self, value):
+        if self.known is None or value in self.empty_values:
+            return super().to_python(value)
+        zone = self.known.get(str(value))
+        if zone is None:
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"],
+                code="invalid_choice",
+                params={"value": value},
+            )
+        return zone
+
+
 class InjectionForm(NormalisedTextMixin, forms.ModelForm):
     default_renderer = BUILDER_FORM_RENDERER
-    zone = forms.ModelChoiceField(
+    zone = ZoneField(
         queryset=TreatmentZone.objects.filter(active=True),
         to_field_name="code",
         error_messages={"invalid_choice": "Choose a treatment zone from the list."},
@@ -247,8 +266,9 @@ class InjectionForm(NormalisedTextMixin, forms.ModelForm):
             ),
         }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, zones: dict[str, TreatmentZone] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["zone"].known = zones
         if self.instance.pk and "zone" not in kwargs.get("initial", {}):
             # The zone field speaks codes; the model's initial is its id, which made an unchanged
             # zone count as changed (and show up in the audit trail's changed fields).

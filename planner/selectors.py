@@ -133,18 +133,47 @@ class BuilderState:
         )
 
 
+@dataclass(frozen=True)
+class PlanContents:
+    """Every zone (the face map draws them all) and the plan's injections, each holding its
+    zone: what the builder reads, loaded once so a view can also take an injection or a zone
+    from it instead of asking the database again."""
+
+    zones: dict[int, TreatmentZone]
+    injections: list[PlannedInjection]
+
+    def injection(self, injection_id: int) -> PlannedInjection | None:
+        return next((row for row in self.injections if row.pk == injection_id), None)
+
+    def active_zones_by_code(self) -> dict[str, TreatmentZone]:
+        return {zone.code: zone for zone in self.zones.values() if zone.active}
+
+
+def plan_contents(plan: TreatmentPlan) -> PlanContents:
+    zones = {zone.pk: zone for zone in TreatmentZone.objects.all()}
+    injections = list(plan.injections.all())
+    for injection in injections:
+        # The zones are loaded once for the face map: no join (and no copy) per injection.
+        injection.zone = zones[injection.zone_id]
+    return PlanContents(zones=zones, injections=injections)
+
+
 def builder_state(
-    plan: TreatmentPlan, review: Review | None = None, *, rule_set: RuleSet | None = None
+    plan: TreatmentPlan,
+    review: Review | None = None,
+    *,
+    rule_set: RuleSet | None = None,
+    contents: PlanContents | None = None,
 ) -> BuilderState:
     """What the builder shows of the plan: its review (made here unless given, against
-    ``rule_set`` or the plan's own), zones and acknowledgements."""
-    all_zones = {zone.pk: zone for zone in TreatmentZone.objects.all()}
+    ``rule_set`` or the plan's own), zones and acknowledgements. ``contents``, when given, must
+    be the plan's current injections and zones (``plan_contents``)."""
     if review is None:
-        injections = list(plan.injections.all())
-        for injection in injections:
-            # The zones are loaded once for the face map: no join (and no copy) per injection.
-            injection.zone = all_zones[injection.zone_id]
-        review = review_plan(plan, injections, rule_set=rule_set)
+        contents = contents or plan_contents(plan)
+        review = review_plan(plan, contents.injections, rule_set=rule_set)
+    all_zones = (
+        contents.zones if contents else {zone.pk: zone for zone in TreatmentZone.objects.all()}
+    )
     used_zone_ids = {injection.zone_id for injection in review.injections}
     zones = [zone for zone in all_zones.values() if zone.active or zone.pk in used_zone_ids]
     acknowledgements = {

@@ -616,6 +616,44 @@ def test_editing_with_htmx_replaces_the_row_and_the_regions_it_changes(surgeon_c
     assert 'id="injection-form"' not in response.content.decode()
 
 
+def region(body: str, tag: str, region_id: str) -> str:
+    """One region of a page or an htmx answer, as the page would hold it."""
+    import re
+
+    found = re.search(rf'<{tag} id="{region_id}".*?</{tag}>', body, flags=re.S).group(0)
+    return found.replace(' hx-swap-oob="true"', "")
+
+
+@pytest.mark.parametrize(
+    ("zone", "volume"), [("CHEEK_L", "0.45"), ("UPPER_LIP", "0.45"), ("NECK", "0.6")]
+)
+def test_an_edit_answers_with_the_regions_the_page_then_shows(surgeon_client, plan, zone, volume):
+    """The answer reviews the injections read before the save with the change applied; it shows
+    the same totals, face map and findings as the builder page drawn afterwards."""
+    injection = plan.injections.get(zone__code="CHEEK_L")
+    data = injection_data(plan.version, f"inj{injection.pk}", zone=zone, volume_ml=volume)
+    answer = surgeon_client.post(url("injection_edit", plan.pk, injection.pk), data, **HTMX)
+    assert answer.status_code == 200
+    page = surgeon_client.get(url("plan_builder", plan.pk)).content.decode()
+    for tag, region_id in (
+        ("section", "zone-totals"),
+        ("svg", "face-map"),
+        ("section", "findings"),
+    ):
+        assert region(answer.content.decode(), tag, region_id) == region(page, tag, region_id)
+
+
+def test_an_edit_cannot_move_an_injection_to_an_inactive_zone(surgeon_client, plan):
+    injection = plan.injections.get(zone__code="CHEEK_L")
+    TreatmentZone.objects.filter(code="NECK").update(active=False)
+    before = snapshot(plan)
+    data = injection_data(plan.version, f"inj{injection.pk}", zone="NECK")
+    response = surgeon_client.post(url("injection_edit", plan.pk, injection.pk), data, **HTMX)
+    assert response.status_code == 422
+    assert "Choose a treatment zone from the list." in text(response)
+    assert snapshot(plan) == before
+
+
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
 @pytest.mark.parametrize(("field", "value", "message"), BAD_INJECTION_VALUES, ids=BAD_IDS)
 def test_it_rejects_a_bad_edit_and_keeps_the_saved_injection(

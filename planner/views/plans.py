@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
@@ -15,7 +15,7 @@ from ..choices import AuditAction, PlanStatus
 from ..forms import AcknowledgementForm, InjectionForm, PlanDetailsForm, VersionForm
 from ..jinja import render_block
 from ..models import PlannedInjection, TreatmentPlan
-from ..selectors import BuilderState, builder_state
+from ..selectors import BuilderState, PlanContents, builder_state, plan_contents
 
 # The page is a Django template around the builder; the builder's regions, which htmx swaps,
 # are the blocks of a Jinja2 template (planner/jinja.py).
@@ -299,6 +299,8 @@ def injection_create(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(EDIT_PERMISSION, raise_exception=True)
 def injection_edit(request: HttpRequest, pk: int, injection_id: int) -> HttpResponse:
     plan = get_plan_for_user(request, pk, related=INJECTION_RELATED)
+    if request.method == "POST":
+        return _edit_injection(request, plan, injection_id)
     injection = _injection_for(plan, injection_id)
     prefix = f"inj{injection.pk}"
     if request.method == "GET":
@@ -311,8 +313,23 @@ def injection_edit(request: HttpRequest, pk: int, injection_id: int) -> HttpResp
                 _edit_row(request, state, injection, form, page_version=_page_version(request))
             )
         return _edit_page(request, state, injection, form)
-    form = InjectionForm(request.POST, instance=injection, prefix=prefix)
-    return _save_injection(request, plan, form, injection=injection)
+
+
+def _edit_injection(request: HttpRequest, plan: TreatmentPlan, injection_id: int) -> HttpResponse:
+    """Saves a changed injection. The plan's injections and zones are read once, before the
+    save: the form takes the injection and its zone from them, and the answer reviews them with
+    the change applied (the version claim refuses the save if anything changed meanwhile)."""
+    contents = plan_contents(plan)
+    injection = contents.injection(injection_id)
+    if injection is None:
+        raise Http404("No such injection in this plan.")
+    form = InjectionForm(
+        request.POST,
+        instance=injection,
+        prefix=f"inj{injection.pk}",
+        zones=contents.active_zones_by_code(),
+    )
+    return _save_injection(request, plan, form, injection=injection, contents=contents)
 
 
 def _save_injection(
@@ -320,6 +337,7 @@ def _save_injection(
     plan: TreatmentPlan,
     form: InjectionForm,
     injection: PlannedInjection | None = None,
+    contents: PlanContents | None = None,
 ) -> HttpResponse:
     version = _expected_version(request)
     if version is None:
@@ -340,8 +358,9 @@ def _save_injection(
     if not request.htmx:
         messages.success(request, f"Injection in {saved.zone.name} saved.")
         return redirect(plan)
-    # The save wrote the plan's version and rule set and left the plan object holding them.
-    state = builder_state(plan, rule_set=plan.rule_set)
+    # The save wrote the plan's version and rule set and left the plan object holding them, and
+    # the form changed the injection in ``contents`` in place.
+    state = builder_state(plan, rule_set=plan.rule_set, contents=contents)
     row = _region(
         request,
         "injection_row",
