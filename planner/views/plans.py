@@ -302,17 +302,15 @@ def injection_edit(request: HttpRequest, pk: int, injection_id: int) -> HttpResp
     if request.method == "POST":
         return _edit_injection(request, plan, injection_id)
     injection = _injection_for(plan, injection_id)
-    prefix = f"inj{injection.pk}"
-    if request.method == "GET":
-        form = InjectionForm(
-            instance=injection, prefix=prefix, initial={"zone": injection.zone.code}
+    form = InjectionForm(
+        instance=injection, prefix=f"inj{injection.pk}", initial={"zone": injection.zone.code}
+    )
+    state = builder_state(plan)
+    if request.htmx:
+        return HttpResponse(
+            _edit_row(request, state, injection, form, page_version=_page_version(request))
         )
-        state = builder_state(plan)
-        if request.htmx:
-            return HttpResponse(
-                _edit_row(request, state, injection, form, page_version=_page_version(request))
-            )
-        return _edit_page(request, state, injection, form)
+    return _edit_page(request, state, injection, form)
 
 
 def _edit_injection(request: HttpRequest, plan: TreatmentPlan, injection_id: int) -> HttpResponse:
