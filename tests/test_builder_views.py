@@ -643,6 +643,19 @@ def test_an_edit_answers_with_the_regions_the_page_then_shows(surgeon_client, pl
         assert region(answer.content.decode(), tag, region_id) == region(page, tag, region_id)
 
 
+def test_moving_an_injection_redraws_the_rows_left_in_its_old_zone(surgeon_client, plan):
+    """The zone it leaves has a new total, so that zone's other rows get their findings anew."""
+    import re
+
+    moved = plan.injections.get(zone__code="CHEEK_L")
+    stays = PlannedInjectionFactory(plan=plan, zone_code="CHEEK_L", position=2)
+    data = injection_data(plan.version, f"inj{moved.pk}", zone="CHIN")
+    response = surgeon_client.post(url("injection_edit", plan.pk, moved.pk), data, **HTMX)
+    assert response.status_code == 200
+    rows = set(re.findall(r'<tr id="injection-(\d+)"', response.content.decode()))
+    assert rows == {str(moved.pk), str(stays.pk)}
+
+
 def test_an_edit_cannot_move_an_injection_to_an_inactive_zone(surgeon_client, plan):
     injection = plan.injections.get(zone__code="CHEEK_L")
     TreatmentZone.objects.filter(code="NECK").update(active=False)

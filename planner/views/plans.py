@@ -337,6 +337,8 @@ def _save_injection(
     injection: PlannedInjection | None = None,
     contents: PlanContents | None = None,
 ) -> HttpResponse:
+    # The form edits the injection in place when it validates: note the zone it leaves first.
+    left_zone = injection.zone.code if injection else None
     version = _expected_version(request)
     if version is None:
         return _conflict(
@@ -384,7 +386,7 @@ def _save_injection(
         regions = ("injection_form", *regions)
         extra["injection_form"] = _new_injection_form(state)
         extra["injection_form"].fields["zone"].widget.attrs["data-focus-after-swap"] = ""
-    zones = {saved.zone.code, injection.zone.code} if injection else {saved.zone.code}
+    zones = {saved.zone.code, left_zone} - {None}
     body = (
         wrapper.format(row)
         + _zone_rows(request, state, zones, exclude=saved.pk)
