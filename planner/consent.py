@@ -358,11 +358,13 @@ def record_consent(
         raise ConsentRefused("The plan cannot be signed now: " + " ".join(state.blockers))
     pdf_bytes, document_id = render_sheet_pdf(state)
     with transaction.atomic():
-        claim_version(plan, expected_version, allowed=(PlanStatus.READY,))
-        TreatmentPlan.objects.filter(pk=plan.pk).update(
-            status=PlanStatus.CONSENTED, rule_set=state.builder.review.rule_set
+        claim_version(
+            plan,
+            expected_version,
+            allowed=(PlanStatus.READY,),
+            status=PlanStatus.CONSENTED,
+            rule_set=state.builder.review.rule_set,
         )
-        plan.status = PlanStatus.CONSENTED
         record = ConsentRecord.objects.create(
             plan=plan,
             patient_signed=True,

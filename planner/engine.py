@@ -84,12 +84,14 @@ def stored_injection_inputs(
     rows = plan.injections.exclude(pk=exclude) if exclude else plan.injections.all()
     if zone_id is not None:
         rows = rows.filter(zone_id=zone_id)
-    fields = ("zone__code", "zone__region", "volume_ml", "instrument", "gauge", "depth")
+    values = rows.values_list(
+        "zone__code", "zone__region", "volume_ml", "instrument", "gauge", "depth", "technique"
+    )
     return tuple(
-        rules.InjectionInput(zone, region, Decimal(volume), instrument, int(gauge), depth, tech)
-        for zone, region, volume, instrument, gauge, depth, tech in rows.values_list(
-            *fields, "technique"
+        rules.InjectionInput(
+            zone, region, Decimal(volume), instrument, int(gauge), depth, technique
         )
+        for zone, region, volume, instrument, gauge, depth, technique in values
     )
 
 

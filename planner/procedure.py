@@ -222,9 +222,9 @@ def procedure_complete(
             deviation_reasons={d.key: reasons[d.key].strip() for d in state.deviations},
             findings=[f.as_dict() for f in state.findings],
         )
-        claim_version(plan, plan.version, allowed=(PlanStatus.CONSENTED,))
-        TreatmentPlan.objects.filter(pk=plan.pk).update(status=PlanStatus.PERFORMED)
-        plan.status = PlanStatus.PERFORMED
+        claim_version(
+            plan, plan.version, allowed=(PlanStatus.CONSENTED,), status=PlanStatus.PERFORMED
+        )
         audit.record(
             actor=actor,
             action=AuditAction.TRANSITION,
