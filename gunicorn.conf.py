@@ -1,7 +1,6 @@
 """gunicorn settings for production; every value can be overridden from the environment."""
 
 import os
-import threading
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
@@ -20,32 +19,17 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
-#: Seconds a worker runs before it warms its PDF renderer (see post_worker_init).
-PDF_WARM_UP_DELAY_SECONDS = float(os.environ.get("PDF_WARM_UP_DELAY_SECONDS", "20"))
+def when_ready(server):
+    """Starts the app server's PDF render service before the workers are forked, so every
+    worker inherits its address and sends its renders there (planner/render_service.py)."""
+    from django.conf import settings
+
+    from planner import pdf, render_service
+
+    render_service.start(pdf.static_roots(), processes=settings.PDF_RENDER_PROCESSES)
 
 
-def post_worker_init(worker):
-    """Warm this worker's PDF renderer once the worker has settled, not on its first PDF request.
+def on_exit(server):
+    from planner import render_service
 
-    Every worker renders in a child process of its own (planner/pdf.py), started from a fork
-    server that imports WeasyPrint, and the child registers the bundled fonts on its first
-    render: about 1.3 s of CPU that would otherwise fall on the first PDF a worker serves. The
-    warm-up waits PDF_WARM_UP_DELAY_SECONDS first: a worker that lives for minutes is warm long
-    before its first PDF, while workers replaced within seconds (``max_requests`` under a burst
-    of requests) do not each spend that CPU on a renderer they never use. It runs beside the
-    worker, which serves other pages meanwhile; a PDF request that comes earlier starts the
-    renderer itself, and one that comes during the warm-up waits for the same child (the
-    renderer's lock) instead of starting another.
-    """
-    from planner import pdf
-
-    def warm_up():
-        try:
-            pdf.warm_up()
-        except Exception:  # the first PDF request then starts the renderer itself
-            worker.log.exception("Warming the PDF renderer failed")
-
-    timer = threading.Timer(PDF_WARM_UP_DELAY_SECONDS, warm_up)
-    timer.name = "pdf-warm-up"
-    timer.daemon = True
-    timer.start()
+    render_service.stop()

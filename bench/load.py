@@ -180,6 +180,14 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def is_render_service(pid: int) -> bool:
+    """The app server's PDF render service (planner/render_service.py), a child of the master."""
+    try:
+        return b"planner.render_service" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def proc_kb(pid: int, key: str, name: str = "status") -> int:
     """A `key: N kB` line of /proc/PID/status (or smaps_rollup), 0 if the process is gone."""
     try:
@@ -228,11 +236,18 @@ class Gunicorn:
         raise BenchError(f"gunicorn did not answer /healthz within 60 s:\n{self.log_tail()}")
 
     def workers(self) -> list[int]:
-        return children(self.process.pid) if self.process else []
+        if not self.process:
+            return []
+        return [pid for pid in children(self.process.pid) if not is_render_service(pid)]
 
     def helpers(self) -> list[int]:
-        """Processes the workers started (a PDF render pool, for instance)."""
-        found, queue = [], [pid for worker in self.workers() for pid in children(worker)]
+        """Every other process under gunicorn: the PDF render service the master started (and
+        its render children), and whatever a worker started."""
+        workers = set(self.workers())
+        top = children(self.process.pid) if self.process else []
+        found = []
+        queue = [pid for pid in top if pid not in workers]
+        queue += [pid for worker in workers for pid in children(worker)]
         while queue:
             pid = queue.pop()
             found.append(pid)
@@ -943,7 +958,7 @@ def report(results: dict[str, BackendResult], shape: str, seconds: float) -> Non
             )
         if result.helper_rss_mb:
             print(
-                f"helper processes under the workers: {len(result.helper_rss_mb)}, peak RSS "
+                f"render service and helper processes: {len(result.helper_rss_mb)}, peak RSS "
                 f"{max(result.helper_rss_mb.values()):.0f} MB"
             )
         for note in result.notes:

@@ -297,6 +297,8 @@ LOGGING = {
 }
 
 PDF_RENDER_TIMEOUT_SECONDS = env_int("PDF_RENDER_TIMEOUT_SECONDS", 20)
+# PDFs an app server renders at once (planner/render_service.py): each is a process at nice 10.
+PDF_RENDER_PROCESSES = env_int("PDF_RENDER_PROCESSES", 1)
 
 # --- Follow-up photos (planner/photos.py) ---------------------------------------------------
 # Clinical photos live outside the static files and any media URL, served only by an

@@ -19,8 +19,9 @@ What may be loaded
     ever passed.
 
 Time limit
-    WeasyPrint cannot be interrupted inside a thread, so each server process renders in one
-    child process of its own and waits at most ``settings.PDF_RENDER_TIMEOUT_SECONDS``. When
+    WeasyPrint cannot be interrupted inside a thread, so renders run in a child process
+    (``_Renderer``: in the render service under gunicorn, else one child per server process)
+    and the caller waits at most ``settings.PDF_RENDER_TIMEOUT_SECONDS``. When
     the limit passes, the child is killed (SIGKILL) and ``PdfRenderTimeout`` is raised; the view
     answers with an error page and the next render starts a fresh child. The server process
     itself never blocks for longer than the limit, so a pathological input (a 200 KB note, a
@@ -36,10 +37,10 @@ Time limit
 Warm start
     WeasyPrint is imported when this module is imported, and ``planner.apps`` imports this
     module in ``ready()`` (gunicorn's ``preload_app`` then imports it in the master), so no
-    request pays for the import. ``warm_up()`` starts the child (and its fork server) and
-    renders ``WARM_UP_DOCUMENT``, a little of everything the real documents use; gunicorn calls
-    it once a worker has run for ``PDF_WARM_UP_DELAY_SECONDS`` (``post_worker_init`` in
-    gunicorn.conf.py), so a worker's first PDF request is as fast as the next one.
+    request pays for the import. Under gunicorn the renders of all workers go to one render
+    service (``planner.render_service``), whose children render ``WARM_UP_DOCUMENT``, a little
+    of everything the real documents use, as the app server starts: the first PDF request is
+    as fast as the next one, and a worker replaced by ``max_requests`` starts no renderer.
 
 Style computation
     Documents are cascaded with WeasyPrint's HTML user-agent stylesheet less its rules for
@@ -343,12 +344,18 @@ _renderer = _Renderer()
 
 
 def render_pdf(html: str, *, timeout: float | None = None) -> RenderResult:
-    """Renders ``html`` (a complete document) in the child process, within the time limit."""
+    """Renders ``html`` (a complete document) within the time limit: through the app server's
+    render service when gunicorn started one (``planner.render_service``), else in this
+    process's own render child."""
     from django.conf import settings
+
+    from planner import render_service
 
     if timeout is None:
         timeout = float(settings.PDF_RENDER_TIMEOUT_SECONDS)
-    return _renderer.render(html, static_roots(), timeout)
+    roots = static_roots()
+    shared = render_service.render(html, roots, timeout)
+    return shared if shared is not None else _renderer.render(html, roots, timeout)
 
 
 MINIMAL_DOCUMENT = (
@@ -358,10 +365,10 @@ MINIMAL_DOCUMENT = (
 )
 
 
-#: What ``warm_up`` renders: a little of everything the consent sheet and the operative record
-#: use (regular and bold text, a paginated table, a list, an inline SVG with text, the running
-#: header and the margin boxes), so the first real PDF of a child finds its fonts loaded and
-#: WeasyPrint's code paths warm.
+#: What the render service renders as it starts: a little of everything the consent sheet and
+#: the operative record use (regular and bold text, a paginated table, a list, an inline SVG with
+#: text, the running header and the margin boxes), so the first real PDF of a child finds its
+#: fonts loaded and WeasyPrint's code paths warm.
 WARM_UP_DOCUMENT = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Warm-up</title>'
     '<link rel="stylesheet" href="planner/print.css"></head><body><div class="sheet">'
@@ -381,11 +388,6 @@ WARM_UP_DOCUMENT = (
 )
 
 
-def warm_up() -> None:
-    """Starts the child and renders ``WARM_UP_DOCUMENT``, so the first real request is fast."""
-    render_pdf(WARM_UP_DOCUMENT)
-
-
 __all__ = [
     "PDF_OPTIONS",
     "WARM_UP_DOCUMENT",
@@ -396,6 +398,5 @@ __all__ = [
     "StaticOnlyFetcher",
     "render_here",
     "render_pdf",
-    "warm_up",
     "weasyprint",
 ]
