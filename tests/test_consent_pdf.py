@@ -264,6 +264,8 @@ def test_the_preview_shows_the_sheet_and_the_signature_form_to_staff(colleague_c
     assert "Record the patient's signature" in html
     assert reverse("consent_pdf", args=[ready_plan.pk]) in html
     assert 'style="' not in html  # no inline style: the CSP allows none
+    # An icon of its own, so the browser does not ask for /favicon.ico (a 404 in its console).
+    assert '<link rel="icon" href="data:,">' in html
 
 
 def test_the_preview_has_no_signature_form_for_a_draft(colleague_client, plan):
