@@ -134,6 +134,7 @@ def render(html: str, roots: tuple[Path, ...], timeout: float) -> pdf.RenderResu
     target = address()
     if target is None:
         return None
+    # CLOCK_MONOTONIC is one clock for every process of the machine: the service can compare.
     deadline = time.monotonic() + timeout
     try:
         connection = Client(target, family="AF_UNIX")
@@ -173,6 +174,8 @@ def serve(folder: str, processes: int, roots: tuple[str, ...]) -> None:
     _warm_up(renderers, processes, roots)
     sys.stdout.buffer.write(READY)
     sys.stdout.buffer.flush()
+    # Nobody reads the pipe after READY: anything printed later goes to the server's log.
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     while True:
         try:
             connection = listener.accept()
