@@ -4,6 +4,7 @@ Views, the PDF and ``check_plan`` all call ``review_plan`` (or ``snapshot_for`` 
 ``rules.evaluate``), so a rule never fires differently in two places.
 """
 
+import copy
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,11 +20,24 @@ class ReferenceDataMissing(RuntimeError):
     """The database has no rule set (``manage.py load_reference_data`` was not run)."""
 
 
-def current_rule_set() -> RuleSet:
+def current_rule_set(plan: TreatmentPlan | None = None) -> RuleSet:
+    """The rule set in force. A plan loaded by ``access.get_plan_for_user`` carries its id, read
+    with the plan in the same query, so no second query asks which version is newest; the rule
+    set itself then comes from this process's copy of that version."""
+    known = getattr(plan, "current_rule_set_id", None)
+    if known is not None:
+        return copy.copy(_rule_set(known))  # a copy: callers may attach things to it
     rule_set = RuleSet.current()
     if rule_set is None:
         raise ReferenceDataMissing("No reference values loaded: run manage.py load_reference_data.")
     return rule_set
+
+
+@lru_cache(maxsize=32)
+def _rule_set(rule_set_id: int) -> RuleSet:
+    # A rule-set version never changes once written (the admin makes a new one), so it can be
+    # kept per process; which version is in force is still read from the database every time.
+    return RuleSet.objects.get(pk=rule_set_id)
 
 
 def snapshot_for(rule_set: RuleSet) -> rules.ReferenceSnapshot:
@@ -118,7 +132,7 @@ def rule_set_for(plan: TreatmentPlan) -> RuleSet:
     """Editable plans follow the rule set in force; consented and later plans keep theirs."""
     if not plan.is_editable and plan.rule_set_id is not None:
         return plan.rule_set
-    return current_rule_set()
+    return current_rule_set(plan)
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ def plan_update_details(
     with transaction.atomic():
         claim_version(plan, expected_version)
         form.instance.version = plan.version
-        form.instance.rule_set = engine.current_rule_set()
+        form.instance.rule_set = engine.current_rule_set(plan)
         plan = form.save()
         audit.record(
             actor=actor,
@@ -165,7 +165,7 @@ def injection_save(
 ) -> PlannedInjection:
     creating = form.instance.pk is None
     with transaction.atomic():
-        claim_version(plan, expected_version, rule_set=engine.current_rule_set())
+        claim_version(plan, expected_version, rule_set=engine.current_rule_set(plan))
         injection = form.save(commit=False)
         injection.plan = plan
         if creating:

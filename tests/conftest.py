@@ -34,8 +34,10 @@ def _fresh_reference_snapshot():
     from planner import engine
 
     engine._snapshot.cache_clear()
+    engine._rule_set.cache_clear()
     yield
     engine._snapshot.cache_clear()
+    engine._rule_set.cache_clear()
 
 
 @pytest.fixture(autouse=True)

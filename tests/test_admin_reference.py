@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from planner import engine, reference
+from planner.access import get_plan_for_user
 from planner.choices import AuditAction, PlanStatus, ReferenceKey
 from planner.models import (
     AuditEntry,
@@ -311,6 +312,48 @@ def test_a_draft_plan_shows_the_notice_and_uses_the_new_values(surgeon_client, p
     page = surgeon_client.get(reverse("plan_builder", args=[plan.pk])).content.decode()
     assert "The reference values changed since this plan was last saved" in page
     assert "ZONE_VOLUME_ABOVE_MAX" in page  # CHEEK_L 0.3 mL is above the new 0.25
+
+
+def _validate_in_cheek_l(client, plan, volume: str) -> str:
+    data = {
+        "new-zone": "CHEEK_L",
+        "new-volume_ml": volume,
+        "new-instrument": "needle",
+        "new-gauge": "27",
+        "new-depth": "dermis",
+        "new-technique": "retrograde",
+        "new-notes": "",
+    }
+    response = client.post(
+        reverse("injection_validate", args=[plan.pk]), data, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_new_version_is_in_force_for_the_next_request_of_a_running_server(surgeon_client, plan):
+    # CHEEK_L holds 0.3 mL: 0.1 more is within 0.5, above a new maximum of 0.25. The server has
+    # already served a request (the first version is in its per-process copies).
+    assert "ZONE_VOLUME_ABOVE_MAX" not in _validate_in_cheek_l(surgeon_client, plan, "0.1")
+    _new_version(zone_volume_ml={"maximum": Decimal("0.25")})
+    assert "ZONE_VOLUME_ABOVE_MAX" in _validate_in_cheek_l(surgeon_client, plan, "0.1")
+
+
+def test_the_rule_set_in_force_comes_with_the_plan_and_is_not_asked_for_again(
+    rf, surgeon, plan, django_assert_num_queries
+):
+    request = rf.get("/")
+    request.user = surgeon
+    loaded = get_plan_for_user(request, plan.pk)
+    first = engine.current_rule_set(loaded)  # reads the version once for this process
+
+    with django_assert_num_queries(0):
+        again = engine.current_rule_set(loaded)
+
+    assert again == first == RuleSet.current()
+    assert again is not first  # each caller gets its own instance to attach things to
+    newer = _new_version(zone_volume_ml={"maximum": Decimal("0.25")})
+    assert engine.current_rule_set(get_plan_for_user(request, plan.pk)) == newer
 
 
 def test_a_consented_plan_keeps_its_version(patient, surgeon):
