@@ -112,6 +112,8 @@ def test_a_surgeon_plans_a_session_and_marks_it_ready(demo, context):
     )
     expect(rows(page).filter(has_text="Upper lip")).to_contain_text("0.4")
     expect(page.locator("#overall-total")).to_have_text("0.7")
+    # The page head's version follows the writes made without a reload (three so far).
+    expect(page.locator(".plan-version-number")).to_have_text(str(plan.version + 3))
     assert_not_reloaded(page, "editing the upper lip")
 
     # Marking ready is refused while the warning is unacknowledged (the button is only

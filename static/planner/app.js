@@ -20,4 +20,8 @@ document.body.addEventListener("plan-version", (event) => {
   for (const input of document.querySelectorAll("input.plan-version")) {
     input.value = event.detail.version;
   }
+  // The page head, outside the swapped regions, names the version too.
+  for (const number of document.querySelectorAll(".plan-version-number")) {
+    number.textContent = event.detail.version;
+  }
 });
