@@ -75,10 +75,6 @@ def address() -> str | None:
     return _service.address if _service else None
 
 
-def service_pid() -> int | None:
-    return _service.process.pid if _service else None
-
-
 # --- In gunicorn's master ------------------------------------------------------------------------
 
 

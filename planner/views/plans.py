@@ -210,7 +210,8 @@ def _after_write(
     if not request.htmx:
         messages.success(request, message)
         return redirect(plan)
-    plan.refresh_from_db(fields=["version", "status", "rule_set", "updated_at"])
+    # The service's version claim (and, for the details, the form's save) left ``plan`` holding
+    # what it wrote: nothing to read back.
     return _htmx_update(request, builder_state(plan), names, **extra)
 
 
