@@ -114,6 +114,26 @@ def test_no_database_url_means_sqlite_in_the_project():
     assert database["NAME"] == str(PROJECT / "db.sqlite3")
 
 
+def test_an_sqlite_commit_is_on_disk_before_the_answer(tmp_path):
+    """WAL for readers beside a writer, and synchronous=FULL: a recorded signature survives a
+    power cut (NORMAL would let the last commits roll back)."""
+    code = (
+        "import django, json; django.setup(); from django.db import connection;"
+        "c = connection.cursor();"
+        "print(json.dumps([c.execute(f'PRAGMA {p}').fetchone()[0] "
+        "for p in ('journal_mode', 'synchronous')]))"
+    )
+    result = run_python(
+        "-c",
+        code,
+        DJANGO_SETTINGS_MODULE="nanofat.settings",
+        DEBUG="1",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == ["wal", 2]  # 2 is FULL
+
+
 def test_allowed_hosts_and_trusted_origins_are_comma_separated_lists():
     env = production_env(
         ALLOWED_HOSTS="clinic.example, planner.clinic.example",
