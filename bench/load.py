@@ -1,7 +1,7 @@
 """HTTP benchmark: the planner under gunicorn as production runs it, driven by wrk.
 
-Run from the project root: `python bench/load.py` (or `make bench`). For PostgreSQL and then
-for SQLite it
+Run from the project root: `python bench/load.py` (or `make bench`). For PostgreSQL and for
+SQLite it
 
 1. creates an empty database (PostgreSQL: `nanofat_bench` on the server of DATABASE_URL, by
    default postgres://postgres@127.0.0.1:5432; SQLite: a file in a temporary folder), migrates
@@ -9,15 +9,20 @@ for SQLite it
    5-40 injections, logged-in sessions), then vacuums and analyzes it;
 2. starts gunicorn with gunicorn.conf.py and nanofat.settings, DEBUG off, whitenoise serving
    the collected static files, on 127.0.0.1 and a free port, with NANOFAT_BENCH=1, which adds
-   one URL, /bench/bare: a view that does no work, the stack's own limit;
-3. drives each endpoint with wrk at 1, 8 and 32 connections for BENCH_SECONDS (default 3)
-   seconds each (PDFs: at least 6), then the builder page while two clients download PDFs;
+   one URL, /bench/bare: a view that does no work, the stack's own limit; both app servers run
+   side by side, the one not being measured idle;
+3. drives the bare view, then each endpoint, with wrk at 1, 8 and 32 connections for
+   BENCH_SECONDS (default 3) seconds each (PDFs: at least 6). Every endpoint run comes right
+   after a run of the bare view on the same server at the same connections (its baseline), and
+   the PostgreSQL and SQLite runs of a figure take turns, so figures that are compared were
+   measured seconds apart: this machine's speed drifts by a third within minutes. Then the
+   builder page alone and at once while two clients download PDFs;
 4. stops gunicorn (its whole process group) and drops the database.
 
 It prints requests/s, p50 and p99 latency per endpoint and connection count, each throughput as
-a fraction of the bare view's in the same run, PostgreSQL against SQLite, the builder's share
-under PDF load, the peak RSS of each gunicorn worker, and every target of issue 7 with its
-verdict. It exits 1 if any request failed (anything but a 2xx, a socket error, a timeout).
+a fraction of its paired bare run, PostgreSQL against SQLite, the builder's share under PDF
+load, the peak RSS of each gunicorn worker, and every target of issue 7 with its verdict. It
+exits 1 if any request failed (anything but a 2xx, a socket error, a timeout).
 
 Options: --only postgresql|sqlite, --seconds N, --endpoints builder40,search (the bare view
 always runs), --logs DIR (keep gunicorn's logs), --skip-collectstatic. The environment's
@@ -117,6 +122,9 @@ class Run:
 class BackendResult:
     name: str
     runs: dict[tuple[str, int], Run] = field(default_factory=dict)
+    # The bare view's run just before each (endpoint, connections) run: its baseline.
+    paired: dict[tuple[str, int], Run] = field(default_factory=dict)
+    contention_solo: Run | None = None
     contention: Run | None = None
     contention_pdf: Run | None = None
     rss_mb: dict[int, float] = field(default_factory=dict)
@@ -144,6 +152,14 @@ class BackendResult:
     def peak(self, endpoint: str) -> Run | None:
         runs = [run for (name, _), run in self.runs.items() if name == endpoint]
         return max(runs, key=lambda run: run.rps) if runs else None
+
+    def bare_peak(self, endpoint: str) -> Run | None:
+        """The best of the bare view's runs paired with ``endpoint``'s."""
+        runs = [run for (name, _), run in self.paired.items() if name == endpoint]
+        return max(runs, key=lambda run: run.rps) if runs else self.peak("bare")
+
+    def baseline(self, endpoint: str, connections: int) -> Run | None:
+        return self.paired.get((endpoint, connections)) or self.runs.get(("bare", connections))
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -670,91 +686,152 @@ class Scenarios:
 # --- one database ---------------------------------------------------------------------------
 
 
-def measure(
-    database, seconds: float, folder: Path, with_contention: bool, wanted: set[str]
-) -> BackendResult:
-    result = BackendResult(database.name)
+@dataclass
+class Stage:
+    """One database's app server under measurement, from its seeding to its teardown."""
+
+    database: object
+    server: "Gunicorn"
+    result: BackendResult
+    folder: Path
+    sampler: "Sampler | None" = None
+    scenarios: "Scenarios | None" = None
+    data: dict = field(default_factory=dict)
+    endpoints: list[str] = field(default_factory=list)
+
+
+def new_stage(database, folder: Path) -> Stage:
     port = free_port()
     env = app_env(database.url, port, secrets.token_urlsafe(50))
-    database.create()
     server = Gunicorn(env, port, folder / f"gunicorn-{database.name}.log")
+    return Stage(database, server, BackendResult(database.name), folder)
+
+
+def open_stage(stage: Stage, with_contention: bool, wanted: set[str]) -> None:
+    """Creates and seeds the database and starts its gunicorn; ``close_stage`` undoes it."""
+    database, server, folder = stage.database, stage.server, stage.folder
+    env = server.env
+    database.create()
+    step(f"{database.name}: migrate, reference data, cache table, seed, analyze")
+    manage(env, "migrate", "--noinput")
+    manage(env, "load_reference_data")
+    manage(env, "createcachetable")
+    seed_path = folder / f"seed-{database.name}.json"
+    run_checked([PYTHON, str(HERE / "seed.py"), str(seed_path)], env, "bench/seed.py")
+    database.settle()
+    stage.data = json.loads(seed_path.read_text())
+    stage.result.counts = stage.data["counts"]
+    stage.scenarios = Scenarios(stage.data)
+    step(f"{database.name}: gunicorn {gunicorn_shape(env)} on {server.base_url}")
+    server.start()
+    stage.sampler = Sampler(server, database)
+    stage.sampler.start()
+    stage.result.pdf_missing = not pdf_exists(server.base_url, stage.data)
+    if stage.result.pdf_missing:
+        stage.result.notes.append("consent PDF: no such URL yet (404); not measured")
+    endpoints = [name for name in LABELS if name != "bare" and name in wanted]
+    if not with_contention:
+        # The second database answers one question, PostgreSQL against SQLite, and the PDF
+        # and the 5-injection page do not depend on the database: not measured.
+        endpoints = [name for name in endpoints if name not in ("pdf", "builder5")]
+    if stage.result.pdf_missing and "pdf" in endpoints:
+        endpoints.remove("pdf")
+    stage.endpoints = endpoints
+
+
+def warm_up(stage: Stage, endpoint: str) -> None:
+    """A short run, not reported: no figure includes a cold worker or pool."""
+    lines = scenario_lines(stage.scenarios, endpoint, stage.database, stage.data)
+    warm = wrk(stage.server.base_url, endpoint, lines, 4, 1, stage.folder)
+    if warm.requests == 0:
+        # Nothing answered within the second (a first PDF starts its renderer): no stall to
+        # count; a late error still shows in the access log.
+        warm.failures -= 1
+    stage.result.count(warm, f"{endpoint} warm-up")
+
+
+def measured_run(stage: Stage, endpoint: str, connections: int, seconds: float) -> Run:
+    """One wrk run on an idle server, with the server CPU it cost."""
+    waited = stage.server.wait_idle()
+    lines = scenario_lines(stage.scenarios, endpoint, stage.database, stage.data)
+    before = stage.sampler.cpu_snapshot()
+    run = wrk(stage.server.base_url, endpoint, lines, connections, seconds, stage.folder)
+    # The requests still in flight when wrk stopped finish first: their CPU belongs to this
+    # run, which counts them among those sent.
+    stage.server.wait_idle()
+    after = stage.sampler.cpu_snapshot()
+    run.cpu_ms = cpu_ms(before, after)
+    run.db_cpu_ms = cpu_ms(before, after, only=set(stage.sampler.backends))
+    stage.result.count(run, endpoint)
+    show(run, stage.result, note=f"waited {waited:.1f} s for idle" if waited > 2 else "")
+    return run
+
+
+def measure(databases: list, seconds: float, folder: Path, wanted: set[str]) -> dict:
+    """Every database's figures, taken in turns: both app servers run side by side (the one
+    not measured idles), and each endpoint's run follows a run of the bare view on the same
+    server at the same connections and, with two databases, the other database's run at once.
+    The machine's speed drifts by a third within minutes, so figures compared with each other
+    are taken seconds apart, never minutes."""
+    stages: list[Stage] = []
     try:
-        step(f"{database.name}: migrate, reference data, cache table, seed, analyze")
-        manage(env, "migrate", "--noinput")
-        manage(env, "load_reference_data")
-        manage(env, "createcachetable")
-        seed_path = folder / f"seed-{database.name}.json"
-        run_checked([PYTHON, str(HERE / "seed.py"), str(seed_path)], env, "bench/seed.py")
-        database.settle()
-        data = json.loads(seed_path.read_text())
-        result.counts = data["counts"]
-        scenarios = Scenarios(data)
-        step(f"{database.name}: gunicorn {gunicorn_shape(env)} on {server.base_url}")
-        server.start()
-        sampler = Sampler(server, database)
-        sampler.start()
-        try:
-            result.pdf_missing = not pdf_exists(server.base_url, data)
-            if result.pdf_missing:
-                result.notes.append("consent PDF: no such URL yet (404); not measured")
-            endpoints = [name for name in LABELS if name == "bare" or name in wanted]
-            if not with_contention:
-                # The second database answers one question, PostgreSQL against SQLite, and the
-                # PDF and the 5-injection page do not depend on the database: not measured.
-                endpoints = [name for name in endpoints if name not in ("pdf", "builder5")]
-            if result.pdf_missing and "pdf" in endpoints:
-                endpoints.remove("pdf")
-            for endpoint in endpoints:
-                if endpoint != "builder5":
-                    # A short warm-up, not reported: no figure includes a cold worker or pool.
-                    lines = scenario_lines(scenarios, endpoint, database, data)
-                    warm = wrk(server.base_url, endpoint, lines, 4, 1, folder)
-                    if warm.requests == 0:
-                        # Nothing answered within the second (a first PDF starts its renderer):
-                        # no stall to count; a late error still shows in the access log.
-                        warm.failures -= 1
-                    result.count(warm, f"{endpoint} warm-up")
-                # A PDF takes about a second of CPU: a run of a few seconds would hold too few.
-                length = max(seconds, PDF_SECONDS) if endpoint == "pdf" else seconds
-                for connections in (1,) if endpoint == "builder5" else CONNECTIONS:
-                    waited = server.wait_idle()
-                    lines = scenario_lines(scenarios, endpoint, database, data)
-                    before = sampler.cpu_snapshot()
-                    run = wrk(server.base_url, endpoint, lines, connections, length, folder)
-                    # The requests still in flight when wrk stopped finish first: their CPU
-                    # belongs to this run, which counts them among those sent.
-                    server.wait_idle()
-                    after = sampler.cpu_snapshot()
-                    run.cpu_ms = cpu_ms(before, after)
-                    run.db_cpu_ms = cpu_ms(before, after, only=set(sampler.backends))
-                    result.count(run, endpoint)
-                    result.add(run)
-                    show(run, result, note=f"waited {waited:.1f} s for idle" if waited > 2 else "")
-            if with_contention and not result.pdf_missing and {"builder40", "pdf"} <= wanted:
-                server.wait_idle()
-                contention(server.base_url, scenarios, seconds, folder, result)
-            waited = server.wait_idle()
-            if waited > 5:
-                result.notes.append(f"the server needed {waited:.0f} s to finish the last backlog")
-            statuses = server.statuses()
-            late = sum(n for status, n in statuses.items() if not status.startswith("2"))
-            counted = result.non_2xx_seen
-            if late > counted:
-                # Answered after wrk stopped waiting (a queued PDF timing out, for instance).
-                result.failures += late - counted
-                result.notes.append(
-                    f"{late - counted} non-2xx answers came after their wrk run ended: "
-                    + ", ".join(f"{n} x {status}" for status, n in sorted(statuses.items()))
-                )
-        finally:
-            sampler.finish()
-            result.rss_mb = {pid: kb / 1024 for pid, kb in sampler.rss_kb.items()}
-            result.pss_mb = {pid: kb / 1024 for pid, kb in sampler.pss_kb.items()}
-            result.helper_rss_mb = {pid: kb / 1024 for pid, kb in sampler.helper_kb.items()}
+        for database in databases:
+            stages.append(new_stage(database, folder))
+            open_stage(stages[-1], with_contention=database.name == "PostgreSQL", wanted=wanted)
+        for connections in CONNECTIONS:
+            for stage in stages:
+                stage.result.add(measured_run(stage, "bare", connections, seconds))
+        for endpoint in [name for name in LABELS if name != "bare"]:
+            active = [stage for stage in stages if endpoint in stage.endpoints]
+            for stage in active:
+                warm_up(stage, endpoint)
+            # A PDF takes about a second of CPU: a run of a few seconds would hold too few.
+            length = max(seconds, PDF_SECONDS) if endpoint == "pdf" else seconds
+            for connections in (1,) if endpoint == "builder5" else CONNECTIONS:
+                for stage in active:
+                    paired = measured_run(stage, "bare", connections, seconds)
+                    stage.result.paired[(endpoint, connections)] = paired
+                    stage.result.add(measured_run(stage, endpoint, connections, length))
+        for stage in stages:
+            if {"builder40", "pdf"} <= set(stage.endpoints):  # PostgreSQL's, with a PDF
+                contention(stage, seconds)
+        for stage in stages:
+            settle_up(stage)
     finally:
-        server.stop()
-        database.drop()
-    return result
+        for stage in stages:
+            close_stage(stage)
+    return {stage.result.name: stage.result for stage in stages}
+
+
+def settle_up(stage: Stage) -> None:
+    """Failures that came after their wrk run had stopped waiting, from the access log."""
+    waited = stage.server.wait_idle()
+    if waited > 5:
+        stage.result.notes.append(f"the server needed {waited:.0f} s to finish the last backlog")
+    statuses = stage.server.statuses()
+    late = sum(n for status, n in statuses.items() if not status.startswith("2"))
+    counted = stage.result.non_2xx_seen
+    if late > counted:
+        # Answered after wrk stopped waiting (a queued PDF timing out, for instance).
+        stage.result.failures += late - counted
+        stage.result.notes.append(
+            f"{late - counted} non-2xx answers came after their wrk run ended: "
+            + ", ".join(f"{n} x {status}" for status, n in sorted(statuses.items()))
+        )
+
+
+def close_stage(stage: Stage) -> None:
+    try:
+        if stage.sampler is not None:
+            stage.sampler.finish()
+            stage.result.rss_mb = {pid: kb / 1024 for pid, kb in stage.sampler.rss_kb.items()}
+            stage.result.pss_mb = {pid: kb / 1024 for pid, kb in stage.sampler.pss_kb.items()}
+            stage.result.helper_rss_mb = {
+                pid: kb / 1024 for pid, kb in stage.sampler.helper_kb.items()
+            }
+    finally:
+        stage.server.stop()
+        stage.database.drop()
 
 
 def scenario_lines(scenarios: Scenarios, endpoint: str, database, data: dict) -> Lines:
@@ -792,17 +869,25 @@ def pdf_exists(base_url: str, data: dict) -> bool:
         raise BenchError(f"consent PDF answered {error.code}") from None
 
 
-def contention(
-    base_url: str, scenarios: Scenarios, seconds: float, folder: Path, result: BackendResult
-) -> None:
-    """The builder page at CONTENTION_CONNECTIONS while PDF_CLIENTS download PDFs non-stop."""
-    pdf_file = folder / "contention-pdf.tsv"
-    pdf_file.write_text("".join(f"{w}\t{k}\t{v}\n" for w, k, v in scenarios.pdf()))
+def contention(stage: Stage, seconds: float) -> None:
+    """The builder page at CONTENTION_CONNECTIONS alone, then at once while PDF_CLIENTS
+    download PDFs non-stop."""
+    result = stage.result
+    result.contention_solo = measured_run(stage, "builder40", CONTENTION_CONNECTIONS, seconds)
+    stage.server.wait_idle()
+    pdf_file = stage.folder / "contention-pdf.tsv"
+    pdf_file.write_text("".join(f"{w}\t{k}\t{v}\n" for w, k, v in stage.scenarios.pdf()))
+    base_url = stage.server.base_url
     pdf_process = start_wrk(base_url, pdf_file, PDF_CLIENTS, seconds + 2)
     try:
         time.sleep(1)  # the PDF downloads are under way before the builder is measured
         run = wrk(
-            base_url, "builder40", scenarios.builder40(), CONTENTION_CONNECTIONS, seconds, folder
+            base_url,
+            "builder40",
+            stage.scenarios.builder40(),
+            CONTENTION_CONNECTIONS,
+            seconds,
+            stage.folder,
         )
     finally:
         pdf_run = finish_wrk(pdf_process, "pdf", PDF_CLIENTS, seconds + 2)
@@ -838,34 +923,31 @@ def table(result: BackendResult) -> list[str]:
     rows = [
         f"{result.name}: {result.counts.get('patients', 0)} patients, "
         f"{result.counts.get('plans', 0)} plans, {result.counts.get('injections', 0)} injections",
-        f"{'endpoint':<30}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'/ bare':>8}"
-        f"{'cpu ms':>8}{'failed':>7}",
+        f"{'endpoint':<30}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'bare':>8}"
+        f"{'/ bare':>8}{'cpu ms':>8}{'failed':>7}",
     ]
     for endpoint in LABELS:
         for connections in CONNECTIONS:
             run = result.runs.get((endpoint, connections))
             if run is None:
                 continue
-            ratio = run.rps / bare_at(result, connections)
+            bare = result.baseline(endpoint, connections)
+            bare_rps = bare.rps if bare and bare.rps else 0.0
+            ratio = run.rps / bare_rps if bare_rps else 0.0
             rows.append(
                 f"{LABELS[endpoint]:<30}{connections:>6}{run.rps:>9.1f}{run.p50_ms:>9.2f}"
-                f"{run.p99_ms:>9.2f}{ratio:>8.1%}{run.cpu_per_request:>8.2f}{run.failures:>7}"
+                f"{run.p99_ms:>9.2f}{bare_rps:>8.0f}{ratio:>8.1%}{run.cpu_per_request:>8.2f}"
+                f"{run.failures:>7}"
             )
     return rows
-
-
-def bare_at(result: BackendResult, connections: int) -> float:
-    run = result.runs.get(("bare", connections))
-    return run.rps if run and run.rps else 1.0
 
 
 def verdicts(results: dict[str, BackendResult]) -> list[tuple[str, str, bool]]:
     """(target, measured, met) for every target of issue 7."""
     checks: list[tuple[str, str, bool]] = []
     main = results.get("PostgreSQL") or next(iter(results.values()))
-    bare = main.peak("bare")
     for endpoint, target in RATIO_TARGETS.items():
-        peak = main.peak(endpoint)
+        peak, bare = main.peak(endpoint), main.bare_peak(endpoint)
         if bare and peak:
             ratio = peak.rps / bare.rps
             checks.append(
@@ -877,9 +959,8 @@ def verdicts(results: dict[str, BackendResult]) -> list[tuple[str, str, bool]]:
             )
     # The same targets on server CPU per request (workers, renderer, database) at 8
     # connections: what the throughput ratios come to when nothing else runs on the machine.
-    bare_cpu = main.runs.get(("bare", 8))
     for endpoint, target in RATIO_TARGETS.items():
-        run = main.runs.get((endpoint, 8))
+        run, bare_cpu = main.runs.get((endpoint, 8)), main.baseline(endpoint, 8)
         if bare_cpu and run and bare_cpu.cpu_per_request and run.cpu_per_request:
             ratio = bare_cpu.cpu_per_request / run.cpu_per_request
             checks.append(
@@ -926,7 +1007,7 @@ def verdicts(results: dict[str, BackendResult]) -> list[tuple[str, str, bool]]:
                         ratio >= POSTGRES_VS_SQLITE,
                     )
                 )
-    solo = main.runs.get(("builder40", CONTENTION_CONNECTIONS))
+    solo = main.contention_solo
     if main.contention and solo and solo.rps:
         share = main.contention.rps / solo.rps
         checks.append(
@@ -962,13 +1043,14 @@ def report(results: dict[str, BackendResult], shape: str, seconds: float) -> Non
     for result in results.values():
         print()
         print("\n".join(table(result)))
-        if result.contention:
-            solo = result.runs.get(("builder40", CONTENTION_CONNECTIONS))
-            share = result.contention.rps / solo.rps if solo and solo.rps else 0
+        solo = result.contention_solo
+        if result.contention and solo:
+            share = result.contention.rps / solo.rps if solo.rps else 0
             print(
                 f"{'builder 40, PDFs downloading':<30}{CONTENTION_CONNECTIONS:>6}"
-                f"{result.contention.rps:>10.1f}{result.contention.p50_ms:>9.2f}"
-                f"{result.contention.p99_ms:>9.2f}{share:>8.0%}  of its solo figure"
+                f"{result.contention.rps:>9.1f}{result.contention.p50_ms:>9.2f}"
+                f"{result.contention.p99_ms:>9.2f}  {share:.0%} of its {solo.rps:.1f} req/s "
+                "alone just before"
             )
         if result.helper_rss_mb:
             print(
@@ -1045,14 +1127,9 @@ def main() -> int:
             databases.append(Postgres())
         if options.only in (None, "sqlite"):
             databases.append(Sqlite(folder))
-        for database in databases:
-            results[database.name] = measure(
-                database,
-                options.seconds,
-                folder,
-                with_contention=database.name == "PostgreSQL",
-                wanted=set(options.endpoints.split(",")),
-            )
+        results = measure(
+            databases, options.seconds, folder, wanted=set(options.endpoints.split(","))
+        )
         report(results, shape, options.seconds)
         if options.logs:
             options.logs.mkdir(parents=True, exist_ok=True)
