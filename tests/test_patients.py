@@ -3,14 +3,16 @@
 import datetime
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from planner.choices import AuditAction
 from planner.models import AuditEntry, Patient
 from planner.views.patients import PAGE_SIZE
-from tests.factories import PatientFactory
+from tests.factories import PatientFactory, TreatmentPlanFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -158,6 +160,30 @@ def test_it_keeps_the_search_in_the_page_buttons_not_in_the_url(surgeon_client, 
     assert "q=Same" not in response.text
     second = surgeon_client.post(reverse("patient_list"), {"q": "Same", "page": "2"})
     assert names_listed(second) == {"Sam Same"}
+
+
+def test_each_listed_patient_shows_their_plan_count_and_last_session(
+    surgeon_client, surgeon, clinic
+):
+    seen = PatientFactory(clinic=clinic, name="Ada Twice")
+    for day in (3, 17):
+        TreatmentPlanFactory(patient=seen, surgeon=surgeon, planned_for=datetime.date(2026, 5, day))
+    PatientFactory(clinic=clinic, name="Ada Never")
+    PatientFactory.create_batch(PAGE_SIZE, clinic=clinic, name="Zed Later")
+    with CaptureQueriesContext(connection) as queries:
+        response = surgeon_client.post(reverse("patient_list"), {"q": "a"})
+
+    rows = {patient.name: patient for patient in response.context["page"].object_list}
+    assert (rows["Ada Twice"].plan_count, rows["Ada Twice"].last_session) == (
+        2,
+        datetime.date(2026, 5, 17),
+    )
+    assert (rows["Ada Never"].plan_count, rows["Ada Never"].last_session) == (0, None)
+    assert "17 May 2026" in response.text
+    assert response.context["page"].paginator.count == PAGE_SIZE + 2
+    # The pages are counted over the matching patients alone, without joining their plans.
+    (count,) = [query["sql"] for query in queries if "COUNT(*)" in query["sql"]]
+    assert "treatmentplan" not in count
 
 
 def test_a_search_in_the_url_is_ignored(surgeon_client, three_patients):

@@ -23,14 +23,17 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     proxy and server logs keep URLs)."""
     data = request.POST if request.method == "POST" else {}
     search = PatientSearchForm(data or None)
-    patients = patients_for(request.user).annotate(
-        plan_count=Count("plans"), last_session=Max("plans__planned_for")
-    )
+    patients = patients_for(request.user)
     query = search.cleaned_data["q"] if search.is_valid() else ""
     if query:
         patients = patients.filter(Q(name__icontains=query) | Q(chart_number__icontains=query))
     page = Paginator(patients.order_by("name", "chart_number"), PAGE_SIZE).get_page(
         data.get("page") or request.GET.get("page")
+    )
+    # The plan figures join every plan: read for the page's rows only, not for the count of the
+    # matching patients (a join and a grouping less there, which PostgreSQL also plans faster).
+    page.object_list = page.object_list.annotate(
+        plan_count=Count("plans"), last_session=Max("plans__planned_for")
     )
     context = {"page": page, "search": search, "query": query}
     template = "planner/patient_list.html"
