@@ -680,11 +680,11 @@ class Stage:
     """One database's app server under measurement, from its seeding to its teardown."""
 
     database: object
-    server: "Gunicorn"
+    server: Gunicorn
     result: BackendResult
     folder: Path
-    sampler: "Sampler | None" = None
-    scenarios: "Scenarios | None" = None
+    sampler: Sampler | None = None
+    scenarios: Scenarios | None = None
     data: dict = field(default_factory=dict)
     endpoints: list[str] = field(default_factory=list)
 
