@@ -765,7 +765,7 @@ def measure(databases: list, seconds: float, folder: Path, wanted: set[str]) -> 
     The bare view runs first, once per connection count, and is not repeated beside each
     endpoint: at its rate both workers reach max_requests in every run, and the endpoint run
     after it would start with a replaced worker still lingering on its kept-alive connections
-    (measured: p99 of the validation 0.5-1.2 s against 0.1-0.2 s)."""
+    (measured: p99 of the validation 0.5-1.2 s against 0.1-0.3 s)."""
     stages: list[Stage] = []
     try:
         for database in databases:
