@@ -98,6 +98,15 @@ class PdfRenderTimeout(PdfError):
     """The render did not finish within the time limit (the child was killed)."""
 
 
+BUSY_MESSAGE = "Another PDF is being made; try again in a moment."
+STOPPED_MESSAGE = "The PDF renderer stopped unexpectedly; try again."
+
+
+def timed_out(timeout: float) -> PdfRenderTimeout:
+    """The error of a render stopped at the time limit of ``timeout`` seconds."""
+    return PdfRenderTimeout(f"Making the PDF took longer than {timeout:g} seconds and was stopped.")
+
+
 class FetchRefused(ValueError):
     """The renderer asked for something outside the static files and data: URIs."""
 
@@ -287,7 +296,7 @@ class _Renderer:
     def render(self, html: str, roots: tuple[Path, ...], timeout: float) -> RenderResult:
         deadline = time.monotonic() + timeout
         if not self._lock.acquire(timeout=max(timeout, 0)):
-            raise PdfRenderTimeout("Another PDF is being made; try again in a moment.")
+            raise PdfRenderTimeout(BUSY_MESSAGE)
         try:
             self._ensure_child()
             try:
@@ -295,13 +304,11 @@ class _Renderer:
                 ready = self._connection.poll(max(deadline - time.monotonic(), 0))
                 if not ready:
                     self._stop_child()
-                    raise PdfRenderTimeout(
-                        f"Making the PDF took longer than {timeout:g} seconds and was stopped."
-                    )
+                    raise timed_out(timeout)
                 status, payload = self._connection.recv()
             except (EOFError, OSError, BrokenPipeError):
                 self._stop_child()
-                raise PdfError("The PDF renderer stopped unexpectedly; try again.") from None
+                raise PdfError(STOPPED_MESSAGE) from None
         finally:
             self._lock.release()
         if status != "ok":
@@ -389,7 +396,9 @@ WARM_UP_DOCUMENT = (
 
 
 __all__ = [
+    "BUSY_MESSAGE",
     "PDF_OPTIONS",
+    "STOPPED_MESSAGE",
     "WARM_UP_DOCUMENT",
     "FetchRefused",
     "PdfError",
@@ -398,5 +407,6 @@ __all__ = [
     "StaticOnlyFetcher",
     "render_here",
     "render_pdf",
+    "timed_out",
     "weasyprint",
 ]

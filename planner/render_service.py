@@ -55,7 +55,6 @@ START_TIMEOUT_SECONDS = 60
 #: How long a worker waits past the deadline for the service's answer (the hand-over of a
 #: finished PDF); the service itself stops the render at the deadline.
 ANSWER_GRACE_SECONDS = 5
-BUSY_MESSAGE = "Another PDF is being made; try again in a moment."
 
 
 class _Service:
@@ -145,15 +144,13 @@ def render(html: str, roots: tuple[Path, ...], timeout: float) -> pdf.RenderResu
             else:
                 status, payload = "timeout", None
         except (EOFError, OSError):
-            raise pdf.PdfError("The PDF renderer stopped unexpectedly; try again.") from None
+            raise pdf.PdfError(pdf.STOPPED_MESSAGE) from None
     if status == "ok":
         return payload
     if status == "busy":
-        raise pdf.PdfRenderTimeout(BUSY_MESSAGE)
+        raise pdf.PdfRenderTimeout(pdf.BUSY_MESSAGE)
     if status == "timeout":
-        raise pdf.PdfRenderTimeout(
-            f"Making the PDF took longer than {timeout:g} seconds and was stopped."
-        )
+        raise pdf.timed_out(timeout)
     raise pdf.PdfError(payload)
 
 

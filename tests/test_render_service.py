@@ -16,22 +16,10 @@ from pathlib import Path
 import pytest
 
 from planner import pdf, render_service
+from tests.process_support import descendants
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_DOCUMENT = "<p>" + "word " * 120_000 + "</p>"  # about 9 s of layout here
-
-
-def descendants(pid: int) -> list[int]:
-    found, queue = [], [pid]
-    while queue:
-        for task in Path(f"/proc/{queue.pop()}/task").glob("*"):
-            try:
-                children = [int(part) for part in (task / "children").read_text().split()]
-            except OSError:
-                continue
-            found += children
-            queue += children
-    return found
 
 
 def render_in_background(html: str, timeout: float) -> threading.Thread:

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.process_support import children
+
 PROJECT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 PASSWORD = "stateless-servers-password-2026"
@@ -314,18 +316,10 @@ def test_two_concurrent_stale_edits_through_two_servers_resolve_by_the_version(c
         assert shown_version == version + 1
 
 
-def process_children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with suppress(OSError):
-            found += [int(part) for part in (task / "children").read_text().split()]
-    return found
-
-
 def test_each_app_server_renders_its_pdfs_in_one_service_beside_its_workers(cluster):
     for server in cluster[:2]:
         commands = []
-        for child in process_children(server.process.pid):
+        for child in children(server.process.pid):
             with suppress(OSError):
                 commands.append(Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0"))
         services = [command for command in commands if b"planner.render_service" in command]
