@@ -92,7 +92,8 @@ MIDDLEWARE = [
     "planner.middleware.SessionIdleTimeoutMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, with the permissions kept in the session between reads (planner/security.py).
+    "planner.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -211,6 +212,9 @@ SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 30) * 60
 # The age is an inactivity timeout, not a fixed lifetime: SessionIdleTimeoutMiddleware pushes the
 # expiry ahead, writing the session at most once a minute instead of on every request.
 SESSION_TOUCH_SECONDS = 60
+# The session keeps the user's permissions; a change of role counts from the next request
+# (planner/signals.py), and anything else (raw SQL, a data migration) after this long at most.
+PERMISSIONS_RECHECK_SECONDS = env_int("PERMISSIONS_RECHECK_SECONDS", 60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

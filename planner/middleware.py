@@ -4,11 +4,15 @@ import logging
 import time
 
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
 from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
 from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.utils.functional import SimpleLazyObject
 from django_htmx.http import HttpResponseClientRedirect
+
+from .security import remember_read_permissions, use_remembered_permissions
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +54,28 @@ class SessionIdleTimeoutMiddleware:
             now = int(time.time())
             if now - session.get(self.KEY, 0) >= settings.SESSION_TOUCH_SECONDS:
                 session[self.KEY] = now  # marks the session modified: SessionMiddleware saves it
+        return response
+
+
+class AuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
+    """Django's, with the user's permissions taken from the session while they are current, and
+    put there when a request had to read them (planner/security.py says when they are)."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: self._user(request))
+
+    def _user(self, request: HttpRequest):
+        user = auth_middleware.get_user(request)
+        if user.is_authenticated:
+            request.signed_in_user = user
+            use_remembered_permissions(request.session, user)
+        return user
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        user = getattr(request, "signed_in_user", None)
+        if user is not None:
+            remember_read_permissions(request.session, user)
         return response
 
 

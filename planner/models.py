@@ -52,6 +52,10 @@ class User(AbstractUser):
     clinic = models.ForeignKey(
         Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="members"
     )
+    # Moves whenever this user's permissions may have changed (their role, or their role's
+    # permissions; planner/signals.py). A session's copy of the permissions is trusted only
+    # while it names the same version, so a change counts from the user's next request.
+    access_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         constraints = [
@@ -60,6 +64,18 @@ class User(AbstractUser):
                 name="user_has_clinic_unless_superuser",
             )
         ]
+
+    def save(self, **kwargs) -> None:
+        # Only the receivers in planner/signals.py move access_version, with an UPDATE of its
+        # own; saving a copy of the user read before such a move must not write the old value
+        # back (a session's out-of-date permissions would then count as current again).
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name != "access_version"
+            ]
+        super().save(**kwargs)
 
     def has_role(self, role: Role | str) -> bool:
         if not hasattr(self, "_role_names"):

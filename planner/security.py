@@ -1,10 +1,15 @@
-"""Login throttling glue for django-axes: where the client address comes from, and which
-authentication calls are throttled."""
+"""Login throttling glue for django-axes (where the client address comes from, and which
+authentication calls are throttled), and the permission backend with the session's copy of a
+user's permissions."""
+
+import time
 
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Permission
+from django.contrib.sessions.backends.base import SessionBase
 from django.db.models import Q
 from django.http import HttpRequest
 from django.shortcuts import render
@@ -39,7 +44,8 @@ class LockoutBackend(AxesStandaloneBackend):
 
 class PermissionBackend(ModelBackend):
     """Django's model backend, reading a user's own and their groups' permissions in one query
-    instead of two: every signed-in request checks a permission (each keystroke's check too)."""
+    instead of two: every signed-in request checks a permission (each keystroke's check too).
+    Between reads, the session keeps a copy (``remembered_permissions``)."""
 
     def get_all_permissions(self, user_obj, obj=None) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
@@ -51,6 +57,63 @@ class PermissionBackend(ModelBackend):
             pairs = permissions.values_list("content_type__app_label", "codename").order_by()
             user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in pairs}
         return user_obj._perm_cache
+
+
+# --- The session's copy of the permissions ------------------------------------------------------
+#
+# The permission query is the heaviest of the three every signed-in request makes (session, user,
+# permissions): four joins, planned anew each time. The session, which is read anyway, keeps the
+# answer with what it depended on. It is used only while the user row, read on every request,
+# still shows the same access_version and superuser flag (a change of role or of a role's
+# permissions moves the version: planner/signals.py) and for PERMISSIONS_RECHECK_SECONDS at
+# most, which bounds a change made behind the app's back (raw SQL, a data migration).
+
+PERMISSIONS_SESSION_KEY = "_permissions"
+
+
+def remembered_permissions(session: SessionBase, user) -> set[str] | None:
+    """The permissions the session keeps for ``user``, or None when they may be out of date."""
+    entry = session.get(PERMISSIONS_SESSION_KEY)
+    if not isinstance(entry, dict):
+        return None
+    saved_at, permissions = entry.get("at"), entry.get("permissions")
+    if not isinstance(saved_at, int) or not isinstance(permissions, list):
+        return None
+    current = (
+        entry.get("user") == user.pk
+        and entry.get("version") == user.access_version
+        and entry.get("superuser") is user.is_superuser
+        and 0 <= time.time() - saved_at < settings.PERMISSIONS_RECHECK_SECONDS
+    )
+    return set(permissions) if current else None
+
+
+def use_remembered_permissions(session: SessionBase, user) -> None:
+    """Gives ``user`` the permissions its session keeps, if they are current: PermissionBackend
+    then reads none from the database."""
+    permissions = remembered_permissions(session, user)
+    if permissions is not None:
+        user._perm_cache = permissions
+        user._perm_remembered = True
+
+
+def remember_read_permissions(session: SessionBase, user) -> None:
+    """Keeps in the session the permissions this request read from the database, if it did."""
+    if hasattr(user, "_perm_cache") and not getattr(user, "_perm_remembered", False):
+        remember_permissions(session, user, user._perm_cache)
+
+
+def remember_permissions(session: SessionBase, user, permissions: set[str]) -> None:
+    """Keeps ``permissions`` in the session of the signed-in ``user`` (saved with the response)."""
+    if session.get(SESSION_KEY) != user._meta.pk.value_to_string(user):
+        return  # signed out during the request, or another user's session
+    session[PERMISSIONS_SESSION_KEY] = {
+        "user": user.pk,
+        "version": user.access_version,
+        "superuser": user.is_superuser,
+        "at": int(time.time()),
+        "permissions": sorted(permissions),
+    }
 
 
 def lockout_response(request: HttpRequest, original_response=None, credentials=None):

@@ -42,6 +42,9 @@ class UserFactory(factory.django.DjangoModelFactory):
         if create and extracted:
             # The groups come from the data migration; a missing one is a test failure.
             self.groups.add(Group.objects.get(name=extracted))
+            # The new role moved the access version in the database; keep this copy in step,
+            # as a user read at sign-in would be.
+            self.refresh_from_db(fields=["access_version"])
 
 
 class PatientFactory(factory.django.DjangoModelFactory):
