@@ -3,8 +3,9 @@
 The module starts two gunicorn instances (gunicorn.conf.py, one worker each) on two free ports
 against one dedicated database, as two machines behind a load balancer would run, and shows
 that a login made through one is honoured by the other, that an edit made through one is seen
-through the other, and that two concurrent edits of the same plan version, one through each
-server, resolve by the plan's optimistic version: exactly one is saved, the other gets 409.
+through the other, that a change of role counts at once on both, and that two concurrent edits
+of the same plan version, one through each server, resolve by the plan's optimistic version:
+exactly one is saved, the other gets 409.
 
 The servers use the production settings (database sessions, database cache, the psycopg pool)
 with one change, tests/stateless_settings.py: static files without the collectstatic manifest,
@@ -69,6 +70,13 @@ print(json.dumps({"plan": plan.pk, "injection": injection.pk, "version": plan.ve
 """
 
 
+ROLE_CHANGE = """
+from django.contrib.auth.models import Group
+from planner.models import User
+User.objects.get(username="stateless-surgeon").groups.set([Group.objects.get(name=ROLE)])
+"""
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -103,6 +111,7 @@ class Server:
     """One gunicorn, in its own process group so that stopping it stops its workers too."""
 
     def __init__(self, env: dict[str, str], log: Path):
+        self.env = env
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         with log.open("ab") as out:
@@ -314,6 +323,28 @@ def test_two_concurrent_stale_edits_through_two_servers_resolve_by_the_version(c
         _, row, shown_version = plan_page(browser, server, ids)
         assert f">{winner}<" in row
         assert shown_version == version + 1
+
+
+def set_role(server: Server, role: str) -> None:
+    """Gives the surgeon another role as the admin pages do (the ORM, from a third process)."""
+    code = f"ROLE = {role!r}\n{ROLE_CHANGE}"
+    run(["manage.py", "shell", "--verbosity", "0", "-c", code], server.env)
+
+
+def test_a_change_of_role_counts_from_the_next_request_on_every_server(cluster):
+    """Each server's session copy of the permissions is dropped once the role changes."""
+    server_a, server_b, ids = cluster
+    browser = Browser()
+    browser.log_in(server_a)
+    version = current_version(browser, server_b, ids)
+    assert edit_volume(browser, server_b, ids, "0.30", version)[0] == 200
+    try:
+        set_role(server_a, "staff")
+        for server in (server_a, server_b):
+            assert edit_volume(browser, server, ids, "0.31", version + 1)[0] == 403
+    finally:
+        set_role(server_a, "surgeon")
+    assert edit_volume(browser, server_b, ids, "0.32", version + 1)[0] == 200
 
 
 def test_each_app_server_renders_its_pdfs_in_one_service_beside_its_workers(cluster):
