@@ -49,26 +49,23 @@ def _is_change(action: str, pk_set) -> bool:
     return action == "pre_clear" or (action in ("post_add", "post_remove") and bool(pk_set))
 
 
+# The name by which a user reaches the other side of each of their own relations.
+_USER_RELATIONS = {User.groups.through: "groups", User.user_permissions.through: "user_permissions"}
+
+
 @receiver(m2m_changed, sender=User.groups.through)
-def _roles_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
-    if not _is_change(action, pk_set):
-        return
-    if not reverse:  # user.groups.add/remove/set/clear
-        _move_access_version(User.objects.filter(pk=instance.pk))
-    else:  # group.user_set...
-        reached = {"pk__in": pk_set} if pk_set else {"groups": instance}
-        _move_access_version(User.objects.filter(**reached))
-
-
 @receiver(m2m_changed, sender=User.user_permissions.through)
-def _own_permissions_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+def _user_relation_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    """A user's roles or own permissions changed, from either side of the relation."""
     if not _is_change(action, pk_set):
         return
-    if not reverse:  # user.user_permissions...
-        _move_access_version(User.objects.filter(pk=instance.pk))
-    else:  # permission.user_set...
-        reached = {"pk__in": pk_set} if pk_set else {"user_permissions": instance}
-        _move_access_version(User.objects.filter(**reached))
+    if not reverse:  # user.groups... / user.user_permissions...
+        users = User.objects.filter(pk=instance.pk)
+    elif pk_set:  # group.user_set.add/remove... / permission.user_set.add/remove...
+        users = User.objects.filter(pk__in=pk_set)
+    else:  # ....user_set.clear(): everyone who has it until then
+        users = User.objects.filter(**{_USER_RELATIONS[sender]: instance})
+    _move_access_version(users)
 
 
 @receiver(m2m_changed, sender=Group.permissions.through)
