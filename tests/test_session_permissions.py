@@ -75,6 +75,19 @@ def test_a_role_given_through_the_group_counts_from_the_next_request(
     assert create_plan(colleague_client, patient) == 302
 
 
+def test_a_role_changed_by_the_clinic_admin_counts_from_the_users_next_request(
+    admin_role_client, colleague, colleague_client, patient
+):
+    assert create_plan(colleague_client, patient) == 403
+    surgeon_role = Group.objects.get(name=Role.SURGEON)
+    response = admin_role_client.post(
+        reverse("admin:planner_user_change", args=[colleague.pk]),
+        {"username": colleague.username, "is_active": "on", "groups": [str(surgeon_role.pk)]},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert create_plan(colleague_client, patient) == 302
+
+
 def test_a_permission_taken_from_a_role_counts_from_the_next_request(surgeon_client, patient):
     assert create_plan(surgeon_client, patient) == 302
     surgeon_role = Group.objects.get(name=Role.SURGEON)
