@@ -213,19 +213,18 @@ def add_plan():
 
 
 def test_each_change_of_roles_moves_the_version_of_the_users_it_reaches(
-    surgeon, colleague, staff_role, add_plan
+    surgeon, colleague, staff_role
 ):
     bystander = UserFactory(role=Role.ADMIN)
     surgeon_role = Group.objects.get(name=Role.SURGEON)
-    changes = {
-        "user.groups.add": lambda: surgeon.groups.add(staff_role),
-        "user.groups.remove": lambda: surgeon.groups.remove(staff_role),
-        "user.groups.clear": lambda: surgeon.groups.clear(),
-        "group.user_set.add": lambda: surgeon_role.user_set.add(surgeon),
-        "group.user_set.remove": lambda: staff_role.user_set.remove(colleague),
-    }
-    for name, change in changes.items():
-        reached = surgeon if "remove" not in name or "user." in name else colleague
+    changes = [
+        ("user.groups.add", surgeon, lambda: surgeon.groups.add(staff_role)),
+        ("user.groups.remove", surgeon, lambda: surgeon.groups.remove(staff_role)),
+        ("user.groups.clear", surgeon, surgeon.groups.clear),
+        ("group.user_set.add", surgeon, lambda: surgeon_role.user_set.add(surgeon)),
+        ("group.user_set.remove", colleague, lambda: staff_role.user_set.remove(colleague)),
+    ]
+    for name, reached, change in changes:
         assert moved(reached, change), name
     staff_role.user_set.add(colleague)
     assert moved(colleague, staff_role.user_set.clear)
