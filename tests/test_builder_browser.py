@@ -101,6 +101,7 @@ def test_a_surgeon_plans_a_session_and_marks_it_ready(demo, context):
     expect(page.locator("#overall-total")).to_have_text("0.9")
 
     # Correct the upper lip in place: 0.4 mL.
+    zones = page.locator("#face-map .zone").count()
     upper_lip = rows(page).filter(has_text="Upper lip")
     upper_lip.get_by_role("link", name="Edit").click()
     edit_volume = page.locator("#injection-rows input[name$='-volume_ml']")
@@ -112,6 +113,15 @@ def test_a_surgeon_plans_a_session_and_marks_it_ready(demo, context):
     )
     expect(rows(page).filter(has_text="Upper lip")).to_contain_text("0.4")
     expect(page.locator("#overall-total")).to_have_text("0.7")
+    # Of the face map, the answer redrew the upper lip alone: an SVG link again, with its new
+    # total and no error mark, that still opens the add form for its zone.
+    upper_lip_zone = page.locator("#zone-UPPER_LIP")
+    expect(upper_lip_zone).to_have_class("zone planned")
+    expect(upper_lip_zone.locator(".zone-total")).to_have_text("0.4")
+    assert upper_lip_zone.evaluate("zone => zone.namespaceURI") == "http://www.w3.org/2000/svg"
+    expect(page.locator("#face-map .zone"), "a zone was lost or doubled").to_have_count(zones)
+    upper_lip_zone.click()
+    expect(page.locator("#id_new-zone")).to_have_value("UPPER_LIP")
     # The page head's version follows the writes made without a reload (three so far).
     expect(page.locator(".plan-version-number")).to_have_text(str(plan.version + 3))
     assert_not_reloaded(page, "editing the upper lip")

@@ -82,11 +82,13 @@ def hx_trigger(response) -> dict:
 
 
 def oob_ids(response) -> set[str]:
-    """The ids of the regions an htmx response swaps out of band."""
+    """The ids of the regions an htmx response swaps out of band: its own, or the one it
+    replaces (``outerHTML:#id``, as the face map's zones do)."""
     import re
 
     body = response.content.decode()
-    return set(re.findall(r'id="([^"]+)"[^>]*hx-swap-oob="true"', body))
+    own = re.findall(r'id="([^"]+)"[^>]*hx-swap-oob="true"', body)
+    return set(own) | set(re.findall(r'hx-swap-oob="outerHTML:#([^"]+)"', body))
 
 
 def snapshot(plan: TreatmentPlan) -> tuple:
@@ -458,7 +460,8 @@ def test_adding_with_htmx_appends_the_row_and_updates_the_other_regions(surgeon_
     assert f'<tr id="injection-{injection.pk}"' in body
     # The other UPPER_LIP row is re-rendered too: its zone now totals 0.6 mL, above the maximum.
     sibling = plan.injections.get(zone__code="UPPER_LIP", volume_ml=Decimal("0.2"))
-    regions = {"injection-form", "face-map", "zone-totals", "findings", "workflow"}
+    # Of the face map, only the zone the injection went to.
+    regions = {"injection-form", "zone-UPPER_LIP", "zone-totals", "findings", "workflow"}
     assert oob_ids(response) == regions | {f"injection-{sibling.pk}"}
     assert "ZONE_VOLUME_ABOVE_MAX" in body.split(f'<tr id="injection-{sibling.pk}"')[1]
     assert f"injection-{plan.injections.get(zone__code='CHEEK_L').pk}" not in body
@@ -604,7 +607,7 @@ def test_editing_with_htmx_replaces_the_row_and_the_regions_it_changes(surgeon_c
     assert response.status_code == 200
     assert oob_ids(response) == {
         f"injection-{injection.pk}",
-        "face-map",
+        "zone-UPPER_LIP",  # of the face map, only the edited zone
         "zone-totals",
         "findings",
         "workflow",
@@ -629,18 +632,21 @@ def region(body: str, tag: str, region_id: str) -> str:
 )
 def test_an_edit_answers_with_the_regions_the_page_then_shows(surgeon_client, plan, zone, volume):
     """The answer reviews the injections read before the save with the change applied; it shows
-    the same totals, face map and findings as the builder page drawn afterwards."""
+    the same totals, findings and face-map zones as the builder page drawn afterwards."""
     injection = plan.injections.get(zone__code="CHEEK_L")
     data = injection_data(plan.version, f"inj{injection.pk}", zone=zone, volume_ml=volume)
     answer = surgeon_client.post(url("injection_edit", plan.pk, injection.pk), data, **HTMX)
     assert answer.status_code == 200
     page = surgeon_client.get(url("plan_builder", plan.pk)).content.decode()
-    for tag, region_id in (
-        ("section", "zone-totals"),
-        ("svg", "face-map"),
-        ("section", "findings"),
-    ):
+    touched = {"CHEEK_L", zone}
+    regions = [("section", "zone-totals"), ("section", "findings")]
+    regions += [("a", f"zone-{code}") for code in touched]
+    for tag, region_id in regions:
         assert region(answer.content.decode(), tag, region_id) == region(page, tag, region_id)
+    # No other zone of the face map comes back: nothing else about them changed.
+    shown = {name for name in oob_ids(answer) if name.startswith("zone-") and name != "zone-totals"}
+    assert shown == {f"zone-{code}" for code in touched}
+    assert 'id="face-map"' not in answer.content.decode()
 
 
 def test_moving_an_injection_redraws_the_rows_left_in_its_old_zone(surgeon_client, plan):
