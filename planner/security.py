@@ -45,7 +45,7 @@ class LockoutBackend(AxesStandaloneBackend):
 class PermissionBackend(ModelBackend):
     """Django's model backend, reading a user's own and their groups' permissions in one query
     instead of two: every signed-in request checks a permission (each keystroke's check too).
-    Between reads, the session keeps a copy (``remembered_permissions``)."""
+    Between reads, the session keeps a copy (``use_remembered_permissions``)."""
 
     def get_all_permissions(self, user_obj, obj=None) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
@@ -71,29 +71,23 @@ class PermissionBackend(ModelBackend):
 PERMISSIONS_SESSION_KEY = "_permissions"
 
 
-def remembered_permissions(session: SessionBase, user) -> set[str] | None:
-    """The permissions the session keeps for ``user``, or None when they may be out of date."""
+def use_remembered_permissions(session: SessionBase, user) -> None:
+    """Gives ``user`` the permissions its session keeps, if they are current: PermissionBackend
+    then reads none from the database."""
     entry = session.get(PERMISSIONS_SESSION_KEY)
     if not isinstance(entry, dict):
-        return None
+        return
     saved_at, permissions = entry.get("at"), entry.get("permissions")
-    if not isinstance(saved_at, int) or not isinstance(permissions, list):
-        return None
     current = (
-        entry.get("user") == user.pk
+        isinstance(saved_at, int)
+        and isinstance(permissions, list)
+        and entry.get("user") == user.pk
         and entry.get("version") == user.access_version
         and entry.get("superuser") is user.is_superuser
         and 0 <= time.time() - saved_at < settings.PERMISSIONS_RECHECK_SECONDS
     )
-    return set(permissions) if current else None
-
-
-def use_remembered_permissions(session: SessionBase, user) -> None:
-    """Gives ``user`` the permissions its session keeps, if they are current: PermissionBackend
-    then reads none from the database."""
-    permissions = remembered_permissions(session, user)
-    if permissions is not None:
-        user._perm_cache = permissions
+    if current:
+        user._perm_cache = set(permissions)
         user._perm_remembered = True
 
 

@@ -380,29 +380,23 @@ def _save_injection(
         if injection is None
         else "<template>{}</template>"
     )
-    regions = ("zone_totals", "findings", "workflow")
-    extra = {}
+    # Of the face map, only the zones the change touched: no other zone's total or findings can
+    # have changed (every rule concerns one injection or one zone).
+    zones = {saved.zone.code, left_zone} - {None}
+    regions = ("face_map_zones", "zone_totals", "findings", "workflow")
+    extra = {"zone_views": [view for view in state.zone_views if view.zone.code in zones]}
     if injection is None:
         # A fresh add form, ready for the next zone (an edit leaves the add form as typed).
         regions = ("injection_form", *regions)
         extra["injection_form"] = _new_injection_form(state)
         extra["injection_form"].fields["zone"].widget.attrs["data-focus-after-swap"] = ""
-    zones = {saved.zone.code, left_zone} - {None}
     body = (
         wrapper.format(row)
         + _zone_rows(request, state, zones, exclude=saved.pk)
-        + _face_map_zones(request, state, zones)
         + _partials(request, state, regions, all_oob=True, **extra)
     )
     response = reswap(HttpResponse(body), "none")
     return trigger_client_event(response, "plan-version", {"version": plan.version})
-
-
-def _face_map_zones(request: HttpRequest, state: BuilderState, zones: set[str]) -> str:
-    """The face map's drawings of the zones a change touched: no other zone's total or
-    findings can have changed (every rule concerns one injection or one zone)."""
-    views = [view for view in state.zone_views if view.zone.code in zones]
-    return _region(request, "face_map_zones", _context(request, state, zone_views=views))
 
 
 def _zone_rows(
