@@ -340,6 +340,10 @@ class PlannedInjection(models.Model):
 
     class Meta:
         ordering = ["position", "pk"]
+        # The live check reads one zone's injections of one plan on every keystroke. With only
+        # the two one-column indexes, an SQLite file that was never ANALYZEd (a clinic's
+        # embedded database) may pick the zone's index and read that zone's rows of every plan.
+        indexes = [models.Index(fields=["plan", "zone"], name="injection_plan_zone")]
         constraints = [
             models.CheckConstraint(condition=Q(volume_ml__gt=0), name="injection_volume_positive"),
             models.CheckConstraint(

@@ -11,8 +11,11 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from planner import engine
 from planner.models import RuleSet, TreatmentZone
 from tests.factories import PatientFactory, PlannedInjectionFactory, TreatmentPlanFactory
 
@@ -167,3 +170,22 @@ def test_the_injection_form_names_every_check_constraint_it_does_not_query():
 
     checks = {c.name for c in PlannedInjection._meta.constraints if isinstance(c, CheckConstraint)}
     assert checks == CONSTRAINTS_CHECKED_BY_FIELDS
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite's planner without statistics is the case"
+)
+def test_the_live_check_reads_one_zone_of_one_plan_through_the_plan_zone_index(surgeon, patient):
+    """Without ANALYZE (a clinic's embedded SQLite file), SQLite picked the zone's index and
+    read that zone's injections of every plan; the (plan, zone) index serves exactly those
+    the check needs, whatever the planner knows."""
+    plan = plan_with(surgeon, patient, 40)
+    plan_with(surgeon, patient, 40)  # another plan with injections in the same zones
+    zone = plan.injections.first().zone
+    with CaptureQueriesContext(connection) as captured:
+        engine.stored_injection_inputs(plan, zone_id=zone.pk)
+    (query,) = captured.captured_queries
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + query["sql"])
+        steps = " | ".join(row[-1] for row in cursor.fetchall())
+    assert "planner_plannedinjection USING INDEX injection_plan_zone" in steps, steps
