@@ -16,17 +16,23 @@ SQLite it
    each figure in turns, so the two were measured seconds apart (this machine's speed drifts
    by a third within minutes). Then the builder page alone and at once while two clients
    download PDFs;
-4. stops gunicorn (its whole process group) and drops the database.
+4. measures the figures the targets compare again in ROUNDS (default 3) paired rounds: in each,
+   every endpoint of a ratio target at 8 and 32 connections and the bare view just after them,
+   on both databases in turns, and the builder at 1 connection with 5 and then 40 injections.
+   Each target's verdict is the median of its rounds' figures, each taken from runs seconds
+   apart, so neither one slow minute nor the drift between the first bare run and the last
+   endpoint run decides it;
+5. stops gunicorn (its whole process group) and drops the database.
 
 It prints requests/s, p50 and p99 latency per endpoint and connection count, each throughput as
 a fraction of the bare view's in the same run, PostgreSQL against SQLite, the builder's share
 under PDF load, the peak RSS of each gunicorn worker, and every target of issue 7 with its
 verdict. It exits 1 if any request failed (anything but a 2xx, a socket error, a timeout).
 
-Options: --only postgresql|sqlite, --seconds N, --endpoints builder40,search (the bare view
-always runs), --logs DIR (keep gunicorn's logs), --skip-collectstatic. The environment's
-GUNICORN_* variables reach gunicorn.conf.py unchanged, so `GUNICORN_WORKERS=3 python
-bench/load.py` measures that setup.
+Options: --only postgresql|sqlite, --seconds N, --rounds N (BENCH_ROUNDS), --endpoints
+builder40,search (the bare view always runs), --logs DIR (keep gunicorn's logs),
+--skip-collectstatic. The environment's GUNICORN_* variables reach gunicorn.conf.py unchanged,
+so `GUNICORN_WORKERS=3 python bench/load.py` measures that setup.
 """
 
 import sys
@@ -65,10 +71,13 @@ CONNECTIONS = (1, 8, 32)
 PDF_CLIENTS = 2
 PDF_SECONDS = 6
 CONTENTION_CONNECTIONS = 8
+# The paired rounds: the endpoints of a ratio target, at the connection counts where the bare
+# view and they peak on 2 workers of 2 threads (1 connection never saturates them).
+ROUND_CONNECTIONS = (8, 32)
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
 BENCH_DATABASE = os.environ.get("BENCH_DATABASE_NAME", "nanofat_bench")
 
-# Targets of issue 7, as fractions of the bare view's peak throughput in the same run.
+# Targets of issue 7, as fractions of the bare view's peak throughput in the same round.
 RATIO_TARGETS = {"builder40": 0.05, "volume": 0.08, "validate": 0.15, "search": 0.08}
 GROWTH_LIMIT = 0.50  # builder service time at 1 connection, 5 -> 40 injections
 POSTGRES_VS_SQLITE = 0.85
@@ -128,6 +137,7 @@ class BackendResult:
     pss_mb: dict[int, float] = field(default_factory=dict)
     helper_rss_mb: dict[int, float] = field(default_factory=dict)
     pdf_missing: bool = False
+    rounds: list[dict[tuple[str, int], Run]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     failures: int = 0
     non_2xx_seen: int = 0
@@ -147,8 +157,13 @@ class BackendResult:
         self.runs[(run.endpoint, run.connections)] = run
 
     def peak(self, endpoint: str) -> Run | None:
-        runs = [run for (name, _), run in self.runs.items() if name == endpoint]
-        return max(runs, key=lambda run: run.rps) if runs else None
+        return peak_of(self.runs, endpoint)
+
+
+def peak_of(runs: dict[tuple[str, int], Run], endpoint: str) -> Run | None:
+    """The endpoint's run with the highest throughput, over its connection counts."""
+    found = [run for (name, _), run in runs.items() if name == endpoint]
+    return max(found, key=lambda run: run.rps) if found else None
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -756,16 +771,18 @@ def measured_run(stage: Stage, endpoint: str, connections: int, seconds: float) 
     return run
 
 
-def measure(databases: list, seconds: float, folder: Path, wanted: set[str]) -> dict:
+def measure(databases: list, seconds: float, rounds: int, folder: Path, wanted: set[str]) -> dict:
     """Every database's figures, taken in turns: both app servers run side by side (the one
     not measured idles), and each run on PostgreSQL is followed at once by the same run on
     SQLite. The machine's speed drifts by a third within minutes, so the two figures compared
     are taken seconds apart, not minutes.
 
-    The bare view runs first, once per connection count, and is not repeated beside each
-    endpoint: at its rate both workers reach max_requests in every run, and the endpoint run
-    after it would start with a replaced worker still lingering on its kept-alive connections
-    (measured: p99 of the validation 0.5-1.2 s against 0.1-0.3 s)."""
+    For the table, the bare view runs first, once per connection count, and is not repeated
+    beside each endpoint: at its rate both workers reach max_requests in every run, and the
+    endpoint run after it would start with a replaced worker still lingering on its kept-alive
+    connections (measured: p99 of the validation 0.5-1.2 s against 0.1-0.3 s). The paired
+    rounds that follow (``paired_round``) run it after their endpoints, and each endpoint of the
+    next round starts with a warm-up run."""
     stages: list[Stage] = []
     try:
         for database in databases:
@@ -786,12 +803,44 @@ def measure(databases: list, seconds: float, folder: Path, wanted: set[str]) -> 
         for stage in stages:
             if {"builder40", "pdf"} <= set(stage.endpoints):  # PostgreSQL's, with a PDF
                 contention(stage, seconds)
+        for number in range(1, rounds + 1):
+            step(f"paired round {number} of {rounds}")
+            paired_round(stages, seconds)
         for stage in stages:
             settle_up(stage)
     finally:
         for stage in stages:
             close_stage(stage)
     return {stage.result.name: stage.result for stage in stages}
+
+
+def paired_round(stages: list[Stage], seconds: float) -> None:
+    """One round of the figures the targets compare, each beside what it is compared with:
+    every ratio endpoint at ROUND_CONNECTIONS on each database in turns, the 5- and 40-injection
+    builder at 1 connection one after the other, and the bare view last, so its recycled
+    workers (max_requests) are replaced before the next round's warm-up, not during a run."""
+    for stage in stages:
+        stage.result.rounds.append({})
+
+    def take(stage: Stage, endpoint: str, connections: int) -> None:
+        run = measured_run(stage, endpoint, connections, seconds)
+        stage.result.rounds[-1][(endpoint, connections)] = run
+
+    for endpoint in RATIO_TARGETS:
+        active = [stage for stage in stages if endpoint in stage.endpoints]
+        for stage in active:
+            warm_up(stage, endpoint)
+        for connections in ROUND_CONNECTIONS:
+            for stage in active:
+                take(stage, endpoint, connections)
+        if endpoint == "builder40":
+            for stage in [stage for stage in active if "builder5" in stage.endpoints]:
+                warm_up(stage, "builder5")
+                take(stage, "builder5", 1)
+                take(stage, "builder40", 1)
+    for connections in ROUND_CONNECTIONS:
+        for stage in stages:
+            take(stage, "bare", connections)
 
 
 def settle_up(stage: Stage) -> None:
@@ -931,73 +980,114 @@ def table(result: BackendResult) -> list[str]:
     return rows
 
 
+def median_of(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def per_round(rounds: int, figure) -> list[float]:
+    """``figure(round_index)`` for every round where it could be taken (None: not measured)."""
+    values = [figure(index) for index in range(rounds)]
+    return [value for value in values if value is not None]
+
+
+def round_check(target: str, values: list[float], show, met) -> tuple[str, str, bool]:
+    """A target's verdict from the median of its rounds, every round's figure shown."""
+    median = median_of(values)
+    rounds = ", ".join(show(value) for value in values)
+    return (
+        f"{target} (median of {len(values)} rounds)",
+        f"{show(median)} (rounds: {rounds})",
+        met(median),
+    )
+
+
+def throughput_ratio(top: Run | None, bottom: Run | None) -> float | None:
+    return top.rps / bottom.rps if top and bottom and bottom.rps else None
+
+
+def cpu_ratio(cheap: Run | None, dear: Run | None) -> float | None:
+    """``cheap``'s server CPU per request over ``dear``'s: the throughput ratio the two would
+    have if the server's CPU were all they had to share."""
+    if cheap and dear and cheap.cpu_per_request and dear.cpu_per_request:
+        return cheap.cpu_per_request / dear.cpu_per_request
+    return None
+
+
 def verdicts(results: dict[str, BackendResult]) -> list[tuple[str, str, bool]]:
-    """(target, measured, met) for every target of issue 7."""
+    """(target, measured, met) for every target of issue 7. The ratios come from the paired
+    rounds, each round's figures taken seconds apart; the verdict is their median."""
     checks: list[tuple[str, str, bool]] = []
     main = results.get("PostgreSQL") or next(iter(results.values()))
-    bare = main.peak("bare")
+    rounds = main.rounds
+    percent, twice = "{:.1%}".format, "{:.2f}".format
     for endpoint, target in RATIO_TARGETS.items():
-        peak = main.peak(endpoint)
-        if bare and peak:
-            ratio = peak.rps / bare.rps
+        values = per_round(
+            len(rounds),
+            lambda i, e=endpoint: throughput_ratio(
+                peak_of(rounds[i], e), peak_of(rounds[i], "bare")
+            ),
+        )
+        if values:
             checks.append(
-                (
+                round_check(
                     f"{LABELS[endpoint]} >= {target:.0%} of bare ({main.name}, peak vs peak)",
-                    f"{ratio:.1%} ({peak.rps:.0f} / {bare.rps:.0f} req/s)",
-                    ratio >= target,
+                    values,
+                    percent,
+                    lambda ratio, t=target: ratio >= t,
                 )
             )
     # The same targets on server CPU per request (workers, renderer, database) at 8
     # connections: what the throughput ratios come to when nothing else runs on the machine.
-    bare_cpu = main.runs.get(("bare", 8))
     for endpoint, target in RATIO_TARGETS.items():
-        run = main.runs.get((endpoint, 8))
-        if bare_cpu and run and bare_cpu.cpu_per_request and run.cpu_per_request:
-            ratio = bare_cpu.cpu_per_request / run.cpu_per_request
+        values = per_round(
+            len(rounds),
+            lambda i, e=endpoint: cpu_ratio(rounds[i].get(("bare", 8)), rounds[i].get((e, 8))),
+        )
+        if values:
             checks.append(
-                (
+                round_check(
                     f"{LABELS[endpoint]} >= {target:.0%} of bare by server CPU per request",
-                    f"{ratio:.1%} ({bare_cpu.cpu_per_request:.2f} / {run.cpu_per_request:.2f} ms)",
-                    ratio >= target,
+                    values,
+                    percent,
+                    lambda ratio, t=target: ratio >= t,
                 )
             )
-    small, large = main.runs.get(("builder5", 1)), main.runs.get(("builder40", 1))
-    if small and large and small.p50_ms and large.p50_ms:
-        # The median, not 1 / throughput: one stall of a neighbour would move the mean.
-        growth = large.p50_ms / small.p50_ms - 1
+    # The median, not 1 / throughput: one stall of a neighbour would move the mean.
+    growths = per_round(len(rounds), lambda i: p50_growth(rounds[i]))
+    if growths:
         checks.append(
-            (
+            round_check(
                 f"builder service time (p50) at 1 connection, 5 -> 40 injections, grows < "
                 f"{GROWTH_LIMIT:.0%}",
-                f"{small.p50_ms:.2f} -> {large.p50_ms:.2f} ms (+{growth:.0%})",
-                growth < GROWTH_LIMIT,
+                growths,
+                "{:+.0%}".format,
+                lambda growth: growth < GROWTH_LIMIT,
             )
         )
     if "PostgreSQL" in results and "SQLite" in results:
-        for endpoint in ("builder40", "volume", "validate", "search", "pdf"):
-            pg, lite = results["PostgreSQL"].peak(endpoint), results["SQLite"].peak(endpoint)
-            if pg and lite and lite.rps:
-                ratio = pg.rps / lite.rps
-                checks.append(
-                    (
-                        f"PostgreSQL >= {POSTGRES_VS_SQLITE} of SQLite: {LABELS[endpoint]}",
-                        f"{ratio:.2f} ({pg.rps:.0f} / {lite.rps:.0f} req/s)",
-                        ratio >= POSTGRES_VS_SQLITE,
+        pg, lite = results["PostgreSQL"].rounds, results["SQLite"].rounds
+        paired = min(len(pg), len(lite))
+        for endpoint in RATIO_TARGETS:
+            by_rps = per_round(
+                paired,
+                lambda i, e=endpoint: throughput_ratio(peak_of(pg[i], e), peak_of(lite[i], e)),
+            )
+            by_cpu = per_round(
+                paired, lambda i, e=endpoint: cpu_ratio(lite[i].get((e, 8)), pg[i].get((e, 8)))
+            )
+            for values, how in ((by_rps, ""), (by_cpu, " by server CPU per request")):
+                if values:
+                    checks.append(
+                        round_check(
+                            f"PostgreSQL >= {POSTGRES_VS_SQLITE} of SQLite{how}: "
+                            f"{LABELS[endpoint]}",
+                            values,
+                            twice,
+                            lambda ratio: ratio >= POSTGRES_VS_SQLITE,
+                        )
                     )
-                )
-            pg_cpu = results["PostgreSQL"].runs.get((endpoint, 8))
-            lite_cpu = results["SQLite"].runs.get((endpoint, 8))
-            if pg_cpu and lite_cpu and pg_cpu.cpu_per_request and lite_cpu.cpu_per_request:
-                ratio = lite_cpu.cpu_per_request / pg_cpu.cpu_per_request
-                checks.append(
-                    (
-                        f"PostgreSQL >= {POSTGRES_VS_SQLITE} of SQLite by server CPU per "
-                        f"request: {LABELS[endpoint]}",
-                        f"{ratio:.2f} ({lite_cpu.cpu_per_request:.2f} / "
-                        f"{pg_cpu.cpu_per_request:.2f} ms)",
-                        ratio >= POSTGRES_VS_SQLITE,
-                    )
-                )
     solo = main.contention_solo
     if main.contention and solo and solo.rps:
         share = main.contention.rps / solo.rps
@@ -1028,7 +1118,14 @@ def verdicts(results: dict[str, BackendResult]) -> list[tuple[str, str, bool]]:
     return checks
 
 
-def report(results: dict[str, BackendResult], shape: str, seconds: float) -> None:
+def p50_growth(runs: dict[tuple[str, int], Run]) -> float | None:
+    small, large = runs.get(("builder5", 1)), runs.get(("builder40", 1))
+    if small and large and small.p50_ms and large.p50_ms:
+        return large.p50_ms / small.p50_ms - 1
+    return None
+
+
+def report(results: dict[str, BackendResult], shape: str, seconds: float, rounds: int) -> None:
     print()
     print(f"gunicorn {shape}; wrk, one thread per connection, {seconds:g} s per run")
     for result in results.values():
@@ -1058,7 +1155,10 @@ def report(results: dict[str, BackendResult], shape: str, seconds: float) -> Non
             if pg and lite and lite.rps:
                 print(f"  {LABELS[endpoint]:<30}{pg.rps / lite.rps:>6.2f}")
     print()
-    print("Targets (issue 7)")
+    print(
+        f"Targets (issue 7); the ratios are medians of {rounds} paired rounds, each at "
+        f"{' and '.join(map(str, ROUND_CONNECTIONS))} connections (CPU: at 8)"
+    )
     for target, measured, met in verdicts(results):
         print(f"  [{'met ' if met else 'MISS'}] {target}: {measured}")
 
@@ -1087,12 +1187,20 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", "3")))
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=int(os.environ.get("BENCH_ROUNDS", "3")),
+        help="paired rounds the verdicts take their medians over (at least 1)",
+    )
+    parser.add_argument(
         "--skip-collectstatic",
         action="store_true",
         help="reuse staticfiles/ as the last collectstatic left it (saves ~30 s when iterating)",
     )
     parser.add_argument("--logs", type=Path, help="copy the gunicorn logs into this folder")
     options = parser.parse_args()
+    if options.rounds < 1:
+        parser.error("--rounds must be at least 1: the verdicts are taken from the rounds")
     unknown = set(options.endpoints.split(",")) - set(LABELS)
     if unknown:
         parser.error(f"unknown endpoints: {', '.join(sorted(unknown))}")
@@ -1119,9 +1227,13 @@ def main() -> int:
         if options.only in (None, "sqlite"):
             databases.append(Sqlite(folder))
         results = measure(
-            databases, options.seconds, folder, wanted=set(options.endpoints.split(","))
+            databases,
+            options.seconds,
+            options.rounds,
+            folder,
+            wanted=set(options.endpoints.split(",")),
         )
-        report(results, shape, options.seconds)
+        report(results, shape, options.seconds, options.rounds)
         if options.logs:
             options.logs.mkdir(parents=True, exist_ok=True)
             for log in folder.glob("gunicorn-*.log"):
