@@ -4,7 +4,9 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+# Three threads: a PDF request holds a thread while its render runs, and the worker lets at most
+# threads - 1 of them wait (PDF_REQUESTS_PER_WORKER), so planning always has one.
+threads = int(os.environ.get("GUNICORN_THREADS", "3"))
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
