@@ -305,13 +305,6 @@ LOGGING = {
 PDF_RENDER_TIMEOUT_SECONDS = env_int("PDF_RENDER_TIMEOUT_SECONDS", 20)
 # PDFs an app server renders at once (planner/render_service.py): each is a process at nice 10.
 PDF_RENDER_PROCESSES = env_int("PDF_RENDER_PROCESSES", 1)
-# PDF requests a worker process lets wait for their render at once (planner/pdf.py): one thread
-# fewer than gunicorn.conf.py gives each worker, so planning always has a thread.
-PDF_REQUESTS_PER_WORKER = env_int(
-    "PDF_REQUESTS_PER_WORKER", max(1, env_int("GUNICORN_THREADS", 3) - 1)
-)
-if PDF_REQUESTS_PER_WORKER < 1:
-    raise ImproperlyConfigured("PDF_REQUESTS_PER_WORKER must be at least 1 (no PDF otherwise)")
 
 # --- Follow-up photos (planner/photos.py) ---------------------------------------------------
 # Clinical photos live outside the static files and any media URL, served only by an

@@ -350,55 +350,19 @@ class _Renderer:
 _renderer = _Renderer()
 
 
-class _RequestSlots:
-    """The PDF requests of this process that may wait for their render at once.
-
-    A request waiting for its PDF holds one of its gunicorn worker's threads for the whole
-    render. With as many PDF requests as threads on one worker (the connections a worker
-    accepts are its own), every planning request of that worker queued behind them: measured,
-    the builder fell to 14% of its throughput while two clients downloaded PDFs, each of its
-    answers waiting for a render to end. Past the limit a PDF request is told at once that
-    another PDF is being made, so a thread always stays free for planning.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._taken = 0
-
-    def take(self, limit: int) -> bool:
-        with self._lock:
-            if self._taken >= limit:
-                return False
-            self._taken += 1
-            return True
-
-    def give_back(self) -> None:
-        with self._lock:
-            self._taken -= 1
-
-
-_request_slots = _RequestSlots()
-
-
 def render_pdf(html: str, *, timeout: float | None = None) -> RenderResult:
     """Renders ``html`` (a complete document) within the time limit: through the app server's
     render service when gunicorn started one (``planner.render_service``), else in this
-    process's own render child. Raises ``PdfRenderTimeout`` (busy) when this process already
-    waits for ``PDF_REQUESTS_PER_WORKER`` renders."""
+    process's own render child."""
     from django.conf import settings
 
     from planner import render_service
 
     if timeout is None:
         timeout = float(settings.PDF_RENDER_TIMEOUT_SECONDS)
-    if not _request_slots.take(settings.PDF_REQUESTS_PER_WORKER):
-        raise PdfRenderTimeout(BUSY_MESSAGE)
-    try:
-        roots = static_roots()
-        shared = render_service.render(html, roots, timeout)
-        return shared if shared is not None else _renderer.render(html, roots, timeout)
-    finally:
-        _request_slots.give_back()
+    roots = static_roots()
+    shared = render_service.render(html, roots, timeout)
+    return shared if shared is not None else _renderer.render(html, roots, timeout)
 
 
 MINIMAL_DOCUMENT = (

@@ -482,22 +482,6 @@ def test_a_timeout_answers_with_an_error_page(colleague_client, ready_plan, sett
     assert colleague_client.get(reverse("consent_pdf", args=[ready_plan.pk])).status_code == 200
 
 
-def test_a_worker_already_waiting_for_its_pdfs_answers_busy_at_once(
-    colleague_client, ready_plan, settings
-):
-    settings.PDF_REQUESTS_PER_WORKER = 1
-    assert pdf._request_slots.take(1)  # another thread of this worker waits for its PDF
-    try:
-        response = colleague_client.get(reverse("consent_pdf", args=[ready_plan.pk]))
-    finally:
-        pdf._request_slots.give_back()
-    assert response.status_code == 503
-    assert response["Retry-After"] == "30"
-    assert "Another PDF is being made; try again in a moment." in response.content.decode()
-    assert not AuditEntry.objects.filter(action=AuditAction.PRINT).exists()
-    assert colleague_client.get(reverse("consent_pdf", args=[ready_plan.pk])).status_code == 200
-
-
 @pytest.mark.parametrize(
     ("name", "font"),
     [

@@ -91,24 +91,6 @@ def test_a_render_waiting_for_a_busy_renderer_gives_up_at_its_own_deadline(
     assert pdf.render_pdf(pdf.MINIMAL_DOCUMENT).pdf.startswith(b"%PDF")
 
 
-def test_a_worker_whose_pdf_requests_fill_its_slots_answers_the_next_at_once(
-    service, no_local_renderer, settings
-):
-    """Waiting PDF requests each hold a worker thread; past PDF_REQUESTS_PER_WORKER the next is
-    told at once, without waiting for a renderer, so a thread stays free for planning."""
-    settings.PDF_REQUESTS_PER_WORKER = 1
-    slow = render_in_background(SLOW_DOCUMENT, timeout=3)
-    time.sleep(0.3)  # it holds this process's only slot
-    start = time.monotonic()
-    with pytest.raises(pdf.PdfRenderTimeout, match="Another PDF is being made"):
-        pdf.render_pdf(pdf.MINIMAL_DOCUMENT, timeout=10)
-    assert time.monotonic() - start < 0.5
-    slow.join(timeout=15)
-    assert slow.outcome == [pdf.PdfRenderTimeout]
-    # The slot came back although that render failed.
-    assert pdf.render_pdf(pdf.MINIMAL_DOCUMENT).pdf.startswith(b"%PDF")
-
-
 def test_with_two_render_processes_two_pdfs_render_at_once(no_local_renderer):
     assert render_service.start(pdf.static_roots(), processes=2) is not None
     try:

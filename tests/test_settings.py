@@ -143,21 +143,3 @@ def test_allowed_hosts_and_trusted_origins_are_comma_separated_lists():
         ["clinic.example", "planner.clinic.example"],
         ["https://clinic.example"],
     ]
-
-
-def test_a_worker_lets_one_pdf_request_fewer_than_its_threads_wait():
-    assert settings_value("s.PDF_REQUESTS_PER_WORKER", **production_env()) == 2
-    threads = production_env(GUNICORN_THREADS="5")
-    assert settings_value("s.PDF_REQUESTS_PER_WORKER", **threads) == 4
-    single = production_env(GUNICORN_THREADS="1")
-    assert settings_value("s.PDF_REQUESTS_PER_WORKER", **single) == 1
-    chosen = production_env(PDF_REQUESTS_PER_WORKER="3")
-    assert settings_value("s.PDF_REQUESTS_PER_WORKER", **chosen) == 3
-
-
-@pytest.mark.parametrize("value", ["0", "-1"])
-def test_it_refuses_a_pdf_request_limit_that_would_refuse_every_pdf(value):
-    env = production_env(PDF_REQUESTS_PER_WORKER=value)
-    result = run_python("-c", "import nanofat.settings", **env)
-    assert result.returncode != 0
-    assert "PDF_REQUESTS_PER_WORKER must be at least 1" in result.stderr
