@@ -15,6 +15,7 @@ from xml.etree import ElementTree
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.templatetags.static import static
+from django.utils import timezone
 
 from . import audit, engine, pdf, rules
 from .choices import (
@@ -28,7 +29,7 @@ from .choices import (
     PlanStatus,
     Technique,
 )
-from .models import ConsentRecord, ConsentText, TreatmentPlan, User
+from .models import AuditEntry, ConsentRecord, ConsentText, TreatmentPlan, User
 from .models_consent import ConsentTextKey
 from .selectors import BuilderState, builder_state
 from .services import PlanConflict, claim_version
@@ -43,6 +44,21 @@ _ID_PLACEHOLDER = "NF-DOCID-PLACEHOLDER"
 
 class ConsentRefused(Exception):
     """The plan cannot be signed now; the message says why (shown to the user)."""
+
+    #: The form field the refusal is about, if any (the page shows the message beside it).
+    field: str | None = None
+
+
+class SignedSheetMismatch(ConsentRefused):
+    """The paper the patient signed is not the plan's current sheet."""
+
+    field = "document_id"
+
+
+class SigningDateRefused(ConsentRefused):
+    """The signing date is before the signed sheet could have existed."""
+
+    field = "signed_on"
 
 
 @dataclass
@@ -337,6 +353,7 @@ def record_consent(
     *,
     plan: TreatmentPlan,
     expected_version: int,
+    signed_document_id: str,
     signed_on: date,
     witness_name: str,
     actor: User,
@@ -344,9 +361,11 @@ def record_consent(
 ) -> ConsentRecord:
     """Stores the signed sheet and moves the plan to ``consented``, or raises.
 
-    The PDF is made before the transaction (it takes a moment and needs no lock) from the plan
-    as the user saw it; the conditional version claim inside the transaction then guarantees
-    that nothing changed since, or refuses with ``PlanConflict``.
+    ``signed_document_id`` is the id printed on the paper the patient signed: the consent is
+    recorded only if it is the plan's current sheet, so a sheet printed before a change is
+    never stored as signed. The PDF is made before the transaction (it takes a moment and needs
+    no lock) from the plan as the user saw it; the conditional version claim inside the
+    transaction then guarantees that nothing changed since, or refuses with ``PlanConflict``.
     """
     if plan.version != expected_version:
         raise PlanConflict(
@@ -356,7 +375,9 @@ def record_consent(
     state = sheet_state(plan)
     if not state.signable:
         raise ConsentRefused("The plan cannot be signed now: " + " ".join(state.blockers))
-    pdf_bytes, document_id = render_sheet_pdf(state)
+    html, document_id = render_html(state, for_pdf=True)
+    check_signed_sheet(plan, document_id, signed_document_id, signed_on)
+    pdf_bytes = pdf.render_pdf(html).pdf
     with transaction.atomic():
         claim_version(
             plan,
@@ -392,3 +413,40 @@ def record_consent(
             },
         )
     return record
+
+
+def current_document_id(plan: TreatmentPlan) -> str:
+    """The id of the sheet the plan would print now."""
+    return render_html(sheet_state(plan), for_pdf=True)[1]
+
+
+def check_signed_sheet(
+    plan: TreatmentPlan, document_id: str, signed_document_id: str, signed_on: date
+) -> None:
+    """Refuses a signature on any sheet but ``document_id``, or dated before that sheet was
+    first printed (before the plan's last change if it was never downloaded, e.g. printed
+    from the browser's preview)."""
+    if signed_document_id != document_id:
+        raise SignedSheetMismatch(
+            f"The signed sheet is document {signed_document_id}, but this plan's sheet is now "
+            f"{document_id}: the plan, the patient's details or the wording changed after that "
+            "sheet was printed. Nothing was recorded. Print the current sheet and have it signed."
+        )
+    first_print = (
+        AuditEntry.objects.filter(
+            action=AuditAction.PRINT,
+            object_type=TreatmentPlan._meta.model_name,
+            object_id=str(plan.pk),
+            changes__document_id=document_id,
+        )
+        .order_by("at")
+        .values_list("at", flat=True)
+        .first()
+    )
+    earliest = timezone.localdate(first_print or plan.updated_at)
+    if signed_on < earliest:
+        since = "was first printed" if first_print else "shows the plan as it has been since"
+        raise SigningDateRefused(
+            f"Check the signing date: document {document_id} {since} {earliest:%-d %B %Y}, "
+            "so it cannot have been signed before that day."
+        )

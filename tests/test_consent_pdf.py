@@ -21,6 +21,7 @@ from planner.models import (
     AuditEntry,
     ConsentRecord,
     ConsentText,
+    Patient,
     ReferenceValue,
     RuleSet,
     TreatmentPlan,
@@ -79,6 +80,7 @@ def sign(client, plan: TreatmentPlan, **overrides):
     data = {
         "version": plan.version,
         "patient_signed": "on",
+        "document_id": consent.current_document_id(plan),
         "signed_on": timezone.localdate().isoformat(),
         "witness_name": "Wendy Witness",
     } | overrides
@@ -382,6 +384,91 @@ def test_bad_signature_details_are_refused(colleague_client, ready_plan, overrid
     assert response.status_code == 422
     assert message in response.content.decode()
     assert not ConsentRecord.objects.exists()
+
+
+def _days_ago(days: int) -> datetime.date:
+    return timezone.localdate() - datetime.timedelta(days=days)
+
+
+def test_a_sheet_printed_before_a_change_is_never_recorded_as_signed(colleague_client, ready_plan):
+    printed_id = consent.current_document_id(ready_plan)
+    # The patient's details change after the sheet was printed (the plan's version does not).
+    Patient.objects.filter(pk=ready_plan.patient_id).update(name="Alice Changed-Name")
+    ready_plan.patient.refresh_from_db()
+    current_id = consent.current_document_id(ready_plan)
+    assert current_id != printed_id
+
+    response = sign(colleague_client, ready_plan, document_id=printed_id, witness_name="Wendy W")
+
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert f"The signed sheet is document {printed_id}" in page
+    assert f"this plan&#x27;s sheet is now {current_id}" in page
+    assert "Print the current sheet and have it signed" in page
+    assert 'value="Wendy W"' in page  # what staff typed is kept
+    assert not ConsentRecord.objects.exists()
+    ready_plan.refresh_from_db()
+    assert ready_plan.status == PlanStatus.READY
+
+
+def test_the_document_id_may_be_typed_in_lower_case_and_with_spaces(colleague_client, ready_plan):
+    typed = " " + consent.current_document_id(ready_plan).lower().replace("-", " - ") + " "
+
+    response = sign(colleague_client, ready_plan, document_id=typed)
+
+    assert response.status_code == 302
+    assert ConsentRecord.objects.get(plan=ready_plan).document_id == (
+        consent.current_document_id(ready_plan)
+    )
+
+
+@pytest.mark.parametrize("typed", ["", "NF-123", "NF-ABCDE-FGHI1", "3WZ77-NJFAX", "x" * 41])
+def test_a_malformed_document_id_is_refused_with_an_example(colleague_client, ready_plan, typed):
+    response = sign(colleague_client, ready_plan, document_id=typed)
+
+    assert response.status_code == 422
+    assert "document id" in response.content.decode()
+    assert not ConsentRecord.objects.exists()
+
+
+def test_a_signing_date_before_the_sheet_was_first_printed_is_refused(colleague_client, ready_plan):
+    TreatmentPlan.objects.filter(pk=ready_plan.pk).update(
+        updated_at=timezone.now() - datetime.timedelta(days=10)
+    )
+    colleague_client.get(reverse("consent_pdf", args=[ready_plan.pk]))  # printed today
+
+    response = sign(colleague_client, ready_plan, signed_on=_days_ago(1).isoformat())
+
+    assert response.status_code == 409
+    assert "was first printed" in response.content.decode()
+    assert not ConsentRecord.objects.exists()
+
+
+def test_a_sheet_never_downloaded_may_be_signed_from_the_plans_last_change_on(
+    colleague_client, ready_plan
+):
+    # Printed from the browser's preview: no download, so the plan's last change is the bound.
+    refused = sign(colleague_client, ready_plan, signed_on=_days_ago(1).isoformat())
+    assert refused.status_code == 409
+    assert "shows the plan as it has been since" in refused.content.decode()
+
+    TreatmentPlan.objects.filter(pk=ready_plan.pk).update(
+        updated_at=timezone.now() - datetime.timedelta(days=10)
+    )
+    ready_plan.refresh_from_db()
+    accepted = sign(colleague_client, ready_plan, signed_on=_days_ago(1).isoformat())
+    assert accepted.status_code == 302
+    assert ConsentRecord.objects.get(plan=ready_plan).signed_on == _days_ago(1)
+
+
+def test_a_second_submission_says_the_consent_is_already_recorded(colleague_client, ready_plan):
+    assert sign(colleague_client, ready_plan).status_code == 302
+
+    response = sign(colleague_client, ready_plan)
+
+    assert response.status_code == 409
+    assert "consent has already been recorded" in response.content.decode()
+    assert ConsentRecord.objects.count() == 1
 
 
 # --- hostile and unusual text --------------------------------------------------------------------

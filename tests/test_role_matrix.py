@@ -18,7 +18,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from planner import engine
+from planner import consent, engine
 from planner.choices import PlanStatus
 from planner.models import TreatmentPlan
 from tests.factories import PlannedInjectionFactory, TreatmentPlanFactory
@@ -292,6 +292,7 @@ PAYLOADS = {
     "consent": lambda s: {
         "version": TreatmentPlan.objects.get(pk=s["ready"].pk).version,
         "patient_signed": "on",
+        "document_id": consent.current_document_id(TreatmentPlan.objects.get(pk=s["ready"].pk)),
         "signed_on": date.today().isoformat(),
         "witness_name": "Wendy Witness",
     },

@@ -132,19 +132,33 @@ def _record_signature(request: HttpRequest, plan: TreatmentPlan) -> HttpResponse
         consent.record_consent(
             plan=plan,
             expected_version=data["version"],
+            signed_document_id=data["document_id"],
             signed_on=data["signed_on"],
             witness_name=data["witness_name"],
             actor=request.user,
             request=request,
         )
     except (services.PlanConflict, services.PlanLocked, consent.ConsentRefused) as refusal:
-        current = get_plan_for_user(request, plan.pk)
-        record = _record_of(current)
-        if record is not None:
-            context = {"plan": current, "record": record, "error_message": str(refusal)}
-            return render(request, "planner/consent/record.html", context, status=409)
-        return _preview(request, current, error_message=str(refusal), status=409)
+        return _refused(request, plan, form, refusal)
     except pdf.PdfError as error:
         return unavailable(request, plan, error)
     messages.success(request, "Consent recorded. The plan is now consented and read-only.")
     return redirect("consent_sheet", plan.pk)
+
+
+def _refused(
+    request: HttpRequest, plan: TreatmentPlan, form: ConsentRecordForm, refusal: Exception
+) -> HttpResponse:
+    """The page again, saying why nothing was recorded: beside the field it is about, with
+    what was typed kept, when the plan is unchanged; else the current record or sheet."""
+    current = get_plan_for_user(request, plan.pk)
+    record = _record_of(current)
+    if record is not None:
+        message = "This plan's consent has already been recorded; nothing more was recorded."
+        context = {"plan": current, "record": record, "error_message": message}
+        return render(request, "planner/consent/record.html", context, status=409)
+    field = getattr(refusal, "field", None)
+    if field is not None:
+        form.add_error(field, str(refusal))
+        return _preview(request, current, form=form, status=409)
+    return _preview(request, current, error_message=str(refusal), status=409)

@@ -284,6 +284,7 @@ class Command(BaseCommand):
         consent.record_consent(
             plan=plan,
             expected_version=plan.version,
+            signed_document_id=consent.current_document_id(plan),
             signed_on=datetime.date.today(),
             witness_name="Jo Witness",
             actor=staff,
