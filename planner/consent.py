@@ -306,6 +306,8 @@ def sheet_context(state: SheetState, *, for_pdf: bool, preview: bool = False) ->
         "face_map": _face_map(builder),
         "total_ml": builder.review.total_ml,
         "acknowledged": _acknowledged(builder),
+        "open_warnings": builder.open_warnings,
+        "error_count": len(builder.review.errors),
         "advice": rules.advice(plan_input, snapshot),
         "facts": _facts(snapshot),
         "blocks": blocks,

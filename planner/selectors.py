@@ -25,10 +25,20 @@ class FindingView:
     key: str
     injection: PlannedInjection | None
     acknowledgement: WarningAcknowledgement | None = None
+    #: An acknowledgement given for other values (the finding's message changed since): it no
+    #: longer counts, and its reason is offered again for the surgeon to confirm or rewrite.
+    outdated: WarningAcknowledgement | None = None
 
     @property
     def needs_acknowledgement(self) -> bool:
         return self.finding.severity == rules.Severity.WARNING and self.acknowledgement is None
+
+
+def acknowledges(acknowledgement: WarningAcknowledgement | None, finding: rules.Finding) -> bool:
+    """An acknowledgement stands for the finding it was given to: the message names the values
+    (volume, gauge, depth, the documented range), so once any of them changes the surgeon
+    acknowledges the new finding afresh."""
+    return acknowledgement is not None and acknowledgement.message == finding.message
 
 
 @dataclass
@@ -105,11 +115,11 @@ class BuilderState:
         views = []
         for finding in self.review.findings:
             key = self.review.key(finding)
-            views.append(
-                FindingView(
-                    finding, key, self.review.injection_of(finding), self.acknowledgements.get(key)
-                )
-            )
+            stored = self.acknowledgements.get(key)
+            current = stored if acknowledges(stored, finding) else None
+            outdated = stored if current is None else None
+            injection = self.review.injection_of(finding)
+            views.append(FindingView(finding, key, injection, current, outdated))
         return views
 
     @cached_property

@@ -282,8 +282,9 @@ def _check_finalisable(plan: TreatmentPlan) -> None:
             + "; ".join(f.rule for f in errors)
             + "."
         )
-    acknowledged = set(plan.acknowledgements.values_list("finding_key", flat=True))
-    pending = [f for f in review.warnings if review.key(f) not in acknowledged]
+    # Acknowledged for the values it has now (see selectors.acknowledges).
+    acknowledged = dict(plan.acknowledgements.values_list("finding_key", "message"))
+    pending = [f for f in review.warnings if acknowledged.get(review.key(f)) != f.message]
     if pending:
         raise TransitionRefused(
             f"Acknowledge each warning with a reason first ({len(pending)} still open: "

@@ -15,6 +15,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from planner import engine
 from planner.choices import AuditAction, PlanStatus
 from planner.models import (
     AuditEntry,
@@ -1127,6 +1128,31 @@ def test_an_acknowledgement_records_who_when_and_why_then_ready_works(
     assert entry.changes == {"status": ["draft", "ready"]}
     page = surgeon_client.get(response["Location"])
     assert "Plan is now ready for consent." in text(page)
+
+
+def test_an_acknowledgement_lapses_when_the_values_it_was_given_for_change(surgeon_client, plan):
+    injection = add(plan, "FOREHEAD", "0.3", instrument="needle", gauge=32)
+    review = engine.review_plan(plan)
+    (finding,) = [f for f in review.warnings if f.rule == "GAUGE_FINER_THAN_RANGE"]
+    key = review.key(finding)
+    response = surgeon_client.post(
+        url("warning_acknowledge", plan.pk),
+        {"version": 1, "finding_key": key, "reason": "Thin skin: 32 G on purpose."},
+        **HTMX,
+    )
+    assert response.status_code == 200
+    PlannedInjection.objects.filter(pk=injection.pk).update(gauge=33)
+
+    page = surgeon_client.get(url("plan_builder", plan.pk))
+
+    body = page.content.decode()
+    assert "(1 to acknowledge)" in body
+    assert "The values changed since this warning was acknowledged" in body
+    assert ">Thin skin: 32 G on purpose.</textarea>" in body  # offered again, not counted
+    refused = ready(surgeon_client, plan)
+    assert refused.status_code == 422
+    assert "1 still open: GAUGE_FINER_THAN_RANGE" in text(refused)
+    assert fresh(plan).status == PlanStatus.DRAFT
 
 
 def test_ready_with_htmx_reloads_the_page(surgeon_client, plan):

@@ -208,6 +208,9 @@ def test_an_unacknowledged_warning_blocks_printing_for_consent(colleague_client,
 
     assert DRAFT_MARK in text
     assert "1 warning(s) are not acknowledged" in text
+    # The warnings section says so too, instead of "None: the plan stays within the practice".
+    assert "1 warning not yet acknowledged in the plan" in " ".join(text.split())
+    assert "stays within the documented practice" not in text
 
 
 def test_an_error_finding_blocks_printing_for_consent(colleague_client, plan):
@@ -218,6 +221,8 @@ def test_an_error_finding_blocks_printing_for_consent(colleague_client, plan):
 
     assert DRAFT_MARK in text
     assert "ZONE_VOLUME_ABOVE_MAX" in text
+    assert "1 error finding in the plan" in " ".join(text.split())
+    assert "stays within the documented practice" not in text
 
 
 def test_a_plan_validated_against_an_older_rule_set_is_not_printed_for_consent(
