@@ -18,12 +18,13 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
 from jinja2 import Environment, StrictUndefined
 
-from .choices import Depth, Instrument, Technique
+from .choices import Depth, Indication, Instrument, Technique
 from .templatetags.planner_tags import ml, severity_label, severity_symbol
 
 # What ``get_FOO_display()`` says, without rebuilding the choices dictionary on every call.
 CHOICE_LABELS = {
     "depth": dict(Depth.choices),
+    "indication": dict(Indication.choices),
     "instrument": dict(Instrument.choices),
     "technique": dict(Technique.choices),
 }

@@ -239,6 +239,13 @@ def test_staff_see_the_plan_read_only(colleague_client, plan):
     assert '<g id="zone-UPPER_LIP"' in body
 
 
+def test_the_read_only_details_name_the_indications(colleague_client, plan):
+    TreatmentPlan.objects.filter(pk=plan.pk).update(indications=["skin_quality", "Rosacea"])
+    page = text(colleague_client.get(url("plan_builder", plan.pk)))
+    assert "<dt>Indications</dt><dd>Skin quality / facial rejuvenation; Rosacea</dd>" in page
+    assert "skin_quality<" not in page
+
+
 def test_staff_may_cancel_an_edit_row_read(colleague_client, plan):
     """injection_row is a read: staff get the row (without edit links)."""
     injection = plan.injections.first()
