@@ -27,6 +27,7 @@ from . import (
     audit,
     reference,
 )
+from .admin_versions import ContinueOnNewVersionMixin
 from .choices import AuditAction, ReferenceKey, Role
 from .models import AuditEntry, Clinic, Patient, ReferenceValue, RuleSet, TreatmentZone, User
 
@@ -307,7 +308,7 @@ class InForceFilter(admin.SimpleListFilter):
 
 
 @admin.register(ReferenceValue)
-class ReferenceValueAdmin(admin.ModelAdmin):
+class ReferenceValueAdmin(ContinueOnNewVersionMixin, admin.ModelAdmin):
     form = ReferenceValueChangeForm
     list_display = [
         "key_label",

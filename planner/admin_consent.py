@@ -5,12 +5,29 @@ reason given, and the old version stays for the consent records signed with it. 
 the newest version of each block.
 """
 
+import re
+
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from .admin_versions import ContinueOnNewVersionMixin
 from .models import ConsentRecord, ConsentText
+from .models_consent import SUMMARY_REFERENCES
 from .text import normalise_text
+
+# "(ref 5)", "(refs 1, 3)", "(refs 1-4, 6)" in the wording, as the body's help text asks.
+CITATION = re.compile(r"\(refs? ([\d\s,\-\u2013]+)\)")
+
+
+def reference_numbers(listing: str) -> set[int]:
+    """The numbers of a list such as "1, 3" or "1-4, 6"."""
+    numbers: set[int] = set()
+    for part in re.split(r"\s*,\s*", listing.strip()):
+        bounds = [int(n) for n in re.split(r"\s*[-\u2013]\s*", part) if n.isdigit()]
+        if bounds:
+            numbers.update(range(bounds[0], bounds[-1] + 1))
+    return numbers
 
 
 class ConsentTextForm(forms.ModelForm):
@@ -38,9 +55,29 @@ class ConsentTextForm(forms.ModelForm):
             raise forms.ValidationError("Give the reason for this change.")
         return reason
 
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        citations = ", ".join(CITATION.findall(cleaned.get("body") or ""))
+        for name, listing in (("body", citations), ("sources", cleaned.get("sources") or "")):
+            unknown = sorted(reference_numbers(listing) - SUMMARY_REFERENCES)
+            if unknown:
+                self.add_error(
+                    name,
+                    f"Cites reference {', '.join(map(str, unknown))}, but the clinical summary's "
+                    f"references run from {min(SUMMARY_REFERENCES)} to {max(SUMMARY_REFERENCES)}.",
+                )
+        unchanged = ("title", "body", "sources")
+        if self.instance.pk is not None and all(
+            cleaned.get(name) == getattr(self.instance, name) for name in unchanged
+        ):
+            raise forms.ValidationError(
+                "Nothing changed: edit the title, the wording or the sources to save a new version."
+            )
+        return cleaned
+
 
 @admin.register(ConsentText)
-class ConsentTextAdmin(admin.ModelAdmin):
+class ConsentTextAdmin(ContinueOnNewVersionMixin, admin.ModelAdmin):
     form = ConsentTextForm
     list_display = ("key", "version", "title", "created_at", "created_by", "is_current")
     list_filter = ("key",)
@@ -62,6 +99,13 @@ class ConsentTextAdmin(admin.ModelAdmin):
         obj.version = ConsentText.next_version(obj.key)
         obj.created_by = request.user
         obj.save()
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        if not super().has_change_permission(request, obj):
+            return False
+        # Only the version in use is the base of a change; saving an older one would quietly
+        # bring its wording back. Older versions are history, shown read only.
+        return obj is None or self.is_current(obj)
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

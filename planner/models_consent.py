@@ -42,6 +42,9 @@ class ConsentTextKey(models.TextChoices):
     DECLARATION = "declaration", "Patient's declaration"
 
 
+#: The reference numbers of the clinical summary (its citations run from 1 to 6).
+SUMMARY_REFERENCES = frozenset(range(1, 7))
+
 sources_validator = RegexValidator(
     r"^(\d+(-\d+)?)(, ?\d+(-\d+)?)*$",
     'Reference numbers of the clinical summary, e.g. "5" or "1, 3" or "1-4, 6".',

@@ -94,6 +94,20 @@ def test_changing_a_value_makes_a_new_version_and_keeps_the_old(admin_role_clien
             )
 
 
+def test_save_and_continue_goes_on_to_the_value_in_the_new_version(admin_role_client):
+    response = admin_role_client.post(
+        _value_url("needle_gauge"), _value_form("needle_gauge", maximum="29", _continue="1")
+    )
+    assert response.status_code == 302, _errors(response)
+    new_value = _value("needle_gauge")
+    assert new_value.maximum == 29
+    assert response["Location"] == reverse(
+        "admin:planner_referencevalue_change", args=[new_value.pk]
+    )
+    page = admin_role_client.get(response["Location"]).content.decode()
+    assert 'name="maximum" value="29' in page  # the new version, editable
+
+
 def test_a_change_needs_a_reason(admin_role_client):
     before = RuleSet.objects.count()
     response = admin_role_client.post(

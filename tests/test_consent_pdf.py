@@ -2,6 +2,7 @@
 
 import datetime
 import hashlib
+import html
 import io
 import re
 import shutil
@@ -710,6 +711,68 @@ def test_a_wording_change_needs_a_reason(admin_role_client):
     )
     assert response.status_code == 200
     assert not ConsentText.objects.filter(key="risks", version=2).exists()
+
+
+def _wording_change(old: ConsentText, **changes) -> dict:
+    fields = {"title": old.title, "body": old.body, "sources": old.sources}
+    return fields | {"reason": "Clinic's legal wording"} | changes
+
+
+def test_save_and_continue_goes_on_to_the_new_wording_version(admin_role_client):
+    old = ConsentText.objects.get(key="alternatives", version=1)
+    url = reverse("admin:planner_consenttext_change", args=[old.pk])
+    body = old.body + "\n\nAsk your surgeon about the options (ref 5)."
+
+    response = admin_role_client.post(url, _wording_change(old, body=body, _continue="1"))
+
+    new = ConsentText.objects.get(key="alternatives", version=2)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:planner_consenttext_change", args=[new.pk])
+    assert "Ask your surgeon" in admin_role_client.get(response["Location"]).content.decode()
+
+
+def test_an_older_wording_version_is_read_only(admin_role_client):
+    old = ConsentText.objects.get(key="alternatives", version=1)
+    url = reverse("admin:planner_consenttext_change", args=[old.pk])
+    admin_role_client.post(url, _wording_change(old, title="Other options"))
+
+    response = admin_role_client.post(url, _wording_change(old, title="Back to the old"))
+
+    assert response.status_code == 403
+    assert ConsentText.current()["alternatives"].title == "Other options"
+
+
+def test_a_wording_version_without_a_change_is_refused(admin_role_client):
+    old = ConsentText.objects.get(key="alternatives", version=1)
+    url = reverse("admin:planner_consenttext_change", args=[old.pk])
+
+    response = admin_role_client.post(url, _wording_change(old))
+
+    assert response.status_code == 200
+    assert "Nothing changed" in response.content.decode()
+    assert not ConsentText.objects.filter(key="alternatives", version=2).exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "cited"),
+    [
+        ({"body": "A claim of our own (ref 9)."}, "9"),
+        ({"body": "Two claims (refs 1-4, 7)."}, "7"),
+        ({"sources": "5, 12"}, "12"),
+    ],
+)
+def test_wording_may_cite_only_the_clinical_summarys_references(admin_role_client, changes, cited):
+    old = ConsentText.objects.get(key="alternatives", version=1)
+    url = reverse("admin:planner_consenttext_change", args=[old.pk])
+
+    response = admin_role_client.post(url, _wording_change(old, **changes))
+
+    assert response.status_code == 200
+    page = html.unescape(response.content.decode())
+    assert (
+        f"Cites reference {cited}, but the clinical summary's references run from 1 to 6." in page
+    )
+    assert not ConsentText.objects.filter(key="alternatives", version=2).exists()
 
 
 def test_the_default_wording_cites_the_clinical_summary(db):
