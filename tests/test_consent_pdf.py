@@ -29,6 +29,7 @@ from planner.models import (
     TreatmentZone,
     WarningAcknowledgement,
 )
+from planner.templatetags.consent_tags import wording
 from tests.factories import PatientFactory, PlannedInjectionFactory, TreatmentPlanFactory
 
 DRAFT_MARK = "DRAFT \u2013 not for signature"
@@ -773,6 +774,26 @@ def test_wording_may_cite_only_the_clinical_summarys_references(admin_role_clien
         f"Cites reference {cited}, but the clinical summary's references run from 1 to 6." in page
     )
     assert not ConsentText.objects.filter(key="alternatives", version=2).exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "One (ref 1).\n\n- two\n- three",
+            "<p>One (ref 1).</p>|<ul><li>two</li><li>three</li></ul>",
+        ),
+        (
+            "Before:\n- two\n- three\nAfter.",
+            "<p>Before:</p>|<ul><li>two</li><li>three</li></ul>|<p>After.</p>",
+        ),
+        ("A line\nand its continuation", "<p>A line and its continuation</p>"),
+        ("- <b>bold</b>", "<ul><li>&lt;b&gt;bold&lt;/b&gt;</li></ul>"),
+    ],
+)
+def test_wording_blocks_become_paragraphs_and_lists(body, expected):
+    rendered = wording(body).replace('<span class="ref">', "").replace("</span>", "")
+    assert rendered.split("\n") == expected.split("|")
 
 
 def test_the_default_wording_cites_the_clinical_summary(db):

@@ -1,5 +1,6 @@
 """Filters for the consent sheet's wording blocks."""
 
+import itertools
 import re
 
 from django import template
@@ -21,18 +22,19 @@ def _inline(text: str) -> str:
 def wording(body: str) -> SafeString:
     """A wording block as paragraphs and bullet lists, every character of it escaped.
 
-    A blank line separates paragraphs; a paragraph whose lines start with "- " is a list.
+    A blank line separates paragraphs; lines that start with "- " are a list, also right
+    after a line of text (the text before and after them stays a paragraph of its own).
     """
     parts = []
     for paragraph in re.split(r"\n\s*\n", (body or "").strip()):
         lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
-        if not lines:
-            continue
-        if all(line.startswith("- ") for line in lines):
-            items = "".join(f"<li>{_inline(line[2:])}</li>" for line in lines)
-            parts.append(f"<ul>{items}</ul>")
-        else:
-            parts.append(f"<p>{_inline(' '.join(lines))}</p>")
+        for is_list, run in itertools.groupby(lines, key=lambda line: line.startswith("- ")):
+            run = list(run)
+            if is_list:
+                items = "".join(f"<li>{_inline(line[2:])}</li>" for line in run)
+                parts.append(f"<ul>{items}</ul>")
+            else:
+                parts.append(f"<p>{_inline(' '.join(run))}</p>")
     return mark_safe("\n".join(parts))  # noqa: S308  (every piece escaped above)
 
 
