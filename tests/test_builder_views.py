@@ -916,6 +916,38 @@ def test_it_rejects_a_stale_version(surgeon_client, fanning_plan, kind, htmx):
 
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+@pytest.mark.parametrize("kind", ["details", "create", "edit"])
+def test_a_stale_write_gives_back_what_was_typed(surgeon_client, fanning_plan, kind, htmx):
+    plan = fanning_plan
+    injection = plan.injections.get(zone__code="CHEEK_L")
+    typed = "Typed before a colleague saved"
+    target, data = {
+        "details": (url("plan_details_update", plan.pk), details_data(1, notes=typed)),
+        "create": (
+            url("injection_create", plan.pk),
+            injection_data(1, zone="CHIN", volume_ml="0.35", notes=typed),
+        ),
+        "edit": (
+            url("injection_edit", plan.pk, injection.pk),
+            injection_data(1, f"inj{injection.pk}", zone="CHEEK_L", volume_ml="0.45", notes=typed),
+        ),
+    }[kind]
+    TreatmentPlan.objects.filter(pk=plan.pk).update(version=2)
+
+    response = surgeon_client.post(target, data, **(HTMX if htmx else {}))
+
+    assert response.status_code == 409
+    body = text(response)
+    assert typed in body  # nothing typed is lost
+    if kind != "details":
+        assert 'value="0.35"' in body if kind == "create" else 'value="0.45"' in body
+    if kind == "edit":
+        assert f'<tr id="injection-{injection.pk}" class="editing">' in body
+    # Sent again, it goes to the current version.
+    assert 'name="version" value="2"' in body
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
 @pytest.mark.parametrize("kind", WRITE_KINDS)
 @pytest.mark.parametrize("version", [None, "", "abc", "0"], ids=["absent", "empty", "abc", "0"])
 def test_it_rejects_a_write_without_a_version(surgeon_client, fanning_plan, kind, version, htmx):

@@ -78,9 +78,15 @@ def _page(
     details_form: PlanDetailsForm | None = None,
     injection_form: InjectionForm | None = None,
     notice: str = "",
+    kept_edit: dict | None = None,
 ) -> HttpResponse:
     context = _context(
-        request, state, details_form=details_form, injection_form=injection_form, notice=notice
+        request,
+        state,
+        details_form=details_form,
+        injection_form=injection_form,
+        notice=notice,
+        kept_edit=kept_edit,
     )
     context["builder"] = _region(request, "builder", context)
     return render(request, PAGE, context, status=status)
@@ -125,6 +131,7 @@ def _context(
         "focus": False,  # htmx moves the focus into the swapped region
         "saved": False,
         "page_version": None,  # the version of the page a fragment is fetched into
+        "kept_edit": None,  # an edit refused by a conflict: {"injection_id", "form"} as typed
         **flags,
     }
 
@@ -175,18 +182,20 @@ def _htmx_update(
 
 
 def _conflict(
-    request: HttpRequest, plan_id: int, message: str, *, status: int = 409
+    request: HttpRequest, plan_id: int, message: str, *, status: int = 409, **kept
 ) -> HttpResponse:
-    """The change was refused: show why, with the plan as it stands now."""
+    """The change was refused: show why, with the plan as it stands now. ``kept`` holds the
+    refused form (``details_form``, ``injection_form`` or ``kept_edit``) so that what was typed
+    is shown again, ready to be checked against the current plan and sent once more."""
     plan = get_plan_for_user(request, plan_id)
     state = builder_state(plan)
     if request.htmx:
         response = HttpResponse(
-            _partials(request, state, ("builder",), notice=message), status=status
+            _partials(request, state, ("builder",), notice=message, **kept), status=status
         )
         response = retarget(response, "#builder")
         return reswap(response, "outerHTML")
-    return _page(request, state, status=status, notice=message)
+    return _page(request, state, status=status, notice=message, **kept)
 
 
 def _expected_version(request: HttpRequest) -> int | None:
@@ -242,7 +251,7 @@ def plan_details_update(request: HttpRequest, pk: int) -> HttpResponse:
             plan=plan, form=form, expected_version=version, actor=request.user, request=request
         )
     except (services.PlanConflict, services.PlanLocked) as refusal:
-        return _conflict(request, pk, str(refusal))
+        return _conflict(request, pk, str(refusal), details_form=form)
     return _after_write(
         request,
         plan,
@@ -355,7 +364,12 @@ def _save_injection(
             plan=plan, form=form, expected_version=version, actor=request.user, request=request
         )
     except (services.PlanConflict, services.PlanLocked) as refusal:
-        return _conflict(request, plan.pk, str(refusal))
+        kept = (
+            {"injection_form": form}
+            if injection is None
+            else {"kept_edit": {"injection_id": injection.pk, "form": form}}
+        )
+        return _conflict(request, plan.pk, str(refusal), **kept)
     if not request.htmx:
         messages.success(request, f"Injection in {saved.zone.name} saved.")
         return redirect(plan)
