@@ -1,5 +1,6 @@
 """Reads for the plan builder: everything a page or a partial shows, computed once."""
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,6 +33,11 @@ class FindingView:
     @property
     def needs_acknowledgement(self) -> bool:
         return self.finding.severity == rules.Severity.WARNING and self.acknowledgement is None
+
+    @property
+    def dom_id(self) -> str:
+        """An element id that names this finding, the same in every answer that redraws it."""
+        return "ack-" + re.sub(r"[^A-Za-z0-9_-]+", "-", self.key).strip("-")
 
 
 def acknowledges(acknowledgement: WarningAcknowledgement | None, finding: rules.Finding) -> bool:

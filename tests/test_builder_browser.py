@@ -184,10 +184,38 @@ def test_a_stale_tab_is_refused_and_shown_the_fresh_plan(demo, context):
     codes = set(plan.injections.values_list("zone__code", flat=True))
     assert codes == {"CHEEK_L", "CHEEK_R", "CHIN"}, f"the stale write was applied: {codes}"
 
+    # What tab B typed is still in its form, ready to be sent again.
+    expect(tab_b.locator("#id_new-zone"), "the stale tab lost its zone").to_have_value("FOREHEAD")
+    volume_b = tab_b.locator("#id_new-volume_ml")
+    expect(volume_b, "the stale tab lost its volume").to_have_value("0.25")
+
     # With the fresh state in front of it, tab B can now add its injection.
     add_injection(tab_b, "FOREHEAD", "0.25")
     expect(rows(tab_b), "the refreshed tab could not add its injection").to_have_count(4)
     assert plan.injections.filter(zone__code="FOREHEAD").exists()
+
+
+def test_acknowledging_one_warning_keeps_the_reason_typed_for_another(demo, context):
+    from playwright.sync_api import expect
+
+    from planner.models import TreatmentPlan
+
+    plan = TreatmentPlan.objects.get(patient__name="Karim Benali")  # CHEEK_L and CHEEK_R
+    plan.injections.update(technique="fanning")  # a TECHNIQUE_NOT_RETROGRADE warning each
+    page = context.new_page()
+    log_in(page, demo)
+    page.goto(f"{demo}/plans/{plan.pk}/")
+    reasons = page.locator("#findings textarea")
+    expect(reasons).to_have_count(2)
+
+    reasons.nth(1).fill("Second reason, not sent yet")
+    reasons.nth(0).fill("Scar tissue: fanning spreads it evenly.")
+    page.locator("#findings .ack-form").first.get_by_role("button").click()
+    settle(page)
+
+    expect(page.locator("#findings")).to_contain_text("Scar tissue: fanning spreads it evenly.")
+    expect(reasons, "the acknowledged warning still asks for a reason").to_have_count(1)
+    expect(reasons.first, "the other reason was wiped").to_have_value("Second reason, not sent yet")
 
 
 @pytest.fixture(autouse=True)
