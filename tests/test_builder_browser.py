@@ -218,6 +218,34 @@ def test_acknowledging_one_warning_keeps_the_reason_typed_for_another(demo, cont
     expect(reasons.first, "the other reason was wiped").to_have_value("Second reason, not sent yet")
 
 
+def test_the_pages_fit_a_phone_and_the_row_actions_a_laptop(demo, context):
+    from playwright.sync_api import expect
+
+    from planner.models import TreatmentPlan
+
+    plan = TreatmentPlan.objects.get(patient__name="Karim Benali")
+    page = context.new_page()
+    log_in(page, demo)
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in (
+        f"/plans/{plan.pk}/",
+        "/patients/",
+        f"/patients/{plan.patient_id}/",
+        "/dashboard/",
+    ):
+        page.goto(demo + path)
+        # Wide tables scroll inside their card; the page itself never scrolls sideways.
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} is {width} px wide on a 390 px screen"
+    expect(page.get_by_role("button", name="Log out")).to_be_in_viewport()
+
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{demo}/plans/{plan.pk}/")
+    card = page.locator("#injection-rows").locator("xpath=ancestor::section[1]").bounding_box()
+    edit = page.locator("#injection-rows .row-actions a").first.bounding_box()
+    assert edit["x"] + edit["width"] <= card["x"] + card["width"], "Edit is cut off at 1280 px"
+
+
 @pytest.fixture(autouse=True)
 def _time_limit(request) -> Iterator[None]:
     """Each browser test stays under 20 s; slower means something waits on a timeout."""
