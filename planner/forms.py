@@ -1,6 +1,7 @@
 """Forms: every field error names the field and keeps what the user typed."""
 
 import datetime
+import re
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
@@ -122,6 +123,18 @@ class PatientSearchForm(NormalisedTextMixin, forms.Form):
     q = forms.CharField(label="Search by name or chart number", required=False, max_length=100)
 
 
+def _names_of(code: str, label: str) -> set[str]:
+    """How a documented indication may be typed: its code, its label, or the label's first
+    part ("Fine lines" for "Fine lines and superficial wrinkles"), in any letter case."""
+    first = re.split(r" / | and | \(", label)[0]
+    return {name.casefold() for name in (code, code.replace("_", " "), label, first)}
+
+
+DOCUMENTED_BY_NAME = {
+    name: code for code, label in Indication.choices for name in _names_of(code, label)
+}
+
+
 class PlanDetailsForm(NormalisedTextMixin, forms.ModelForm):
     default_renderer = BUILDER_FORM_RENDERER
     multiline_fields = ("notes",)
@@ -167,12 +180,29 @@ class PlanDetailsForm(NormalisedTextMixin, forms.ModelForm):
             raise forms.ValidationError("The harvest volume must be more than 0 mL.")
         return value
 
+    def clean_planned_for(self) -> datetime.date:
+        planned_for = self.cleaned_data["planned_for"]
+        born = self.instance.patient.date_of_birth if self.instance.patient_id else None
+        if born and planned_for < born:
+            raise forms.ValidationError(
+                f"The session date is before the patient's date of birth ({born:%-d %B %Y})."
+            )
+        if planned_for > timezone.localdate() + datetime.timedelta(days=5 * 366):
+            raise forms.ValidationError("Check the session date: it is more than 5 years ahead.")
+        return planned_for
+
     def clean(self) -> dict:
         cleaned = super().clean()
-        others = [
-            part.strip() for part in cleaned.get("other_indications", "").split(",") if part.strip()
-        ]
-        self.instance.indications = list(cleaned.get("documented_indications", [])) + others
+        documented = list(cleaned.get("documented_indications", []))
+        others: list[str] = []
+        for part in cleaned.get("other_indications", "").split(","):
+            text = part.strip()
+            code = DOCUMENTED_BY_NAME.get(text.casefold())
+            if code:  # a documented indication typed as text: its checkbox
+                documented += [] if code in documented else [code]
+            elif text and text.casefold() not in {other.casefold() for other in others}:
+                others.append(text)  # the same indication typed twice counts once
+        self.instance.indications = documented + others
         return cleaned
 
 

@@ -376,6 +376,16 @@ def test_it_saves_the_plan_details(surgeon_client, plan):
     assert "combination" in entry.changes["fields"]
 
 
+def test_typed_indications_count_once_and_documented_ones_become_their_checkbox(
+    surgeon_client, plan
+):
+    typed = "Fine lines, rosacea, Rosacea , SKIN QUALITY, melasma, Melasma"
+    data = details_data(plan.version, documented_indications=[], other_indications=typed)
+    response = surgeon_client.post(url("plan_details_update", plan.pk), data)
+    assert response.status_code == 302
+    assert fresh(plan).indications == ["fine_lines", "skin_quality", "rosacea", "melasma"]
+
+
 def test_saving_details_with_htmx_returns_the_form_and_the_regions_it_changes(surgeon_client, plan):
     data = details_data(plan.version, other_indications="melasma")
     response = surgeon_client.post(url("plan_details_update", plan.pk), data, **HTMX)
@@ -396,6 +406,8 @@ def test_saving_details_with_htmx_returns_the_form_and_the_regions_it_changes(su
         ("harvest_volume_ml", "abc", "Enter the harvest volume in mL, e.g. 20."),
         ("planned_for", "not a date", "Enter a valid date."),
         ("goal", "miracle", "Select a valid choice."),
+        ("planned_for", "1970-01-01", "before the patient's date of birth (15 June 1975)"),
+        ("planned_for", "2099-01-01", "Check the session date: it is more than 5 years ahead."),
     ],
 )
 def test_it_rejects_bad_plan_details(surgeon_client, plan, field, value, message, htmx):
