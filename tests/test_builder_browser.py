@@ -221,7 +221,7 @@ def test_acknowledging_one_warning_keeps_the_reason_typed_for_another(demo, cont
 def test_the_pages_fit_a_phone_and_the_row_actions_a_laptop(demo, context):
     from playwright.sync_api import expect
 
-    from planner.models import TreatmentPlan
+    from planner.models import Patient, TreatmentPlan
 
     plan = TreatmentPlan.objects.get(patient__name="Karim Benali")
     page = context.new_page()
@@ -240,6 +240,12 @@ def test_the_pages_fit_a_phone_and_the_row_actions_a_laptop(demo, context):
     expect(page.get_by_role("button", name="Log out")).to_be_in_viewport()
 
     page.set_viewport_size({"width": 1280, "height": 900})
+    # A 200-character name (the longest allowed) in one unbroken word wraps too.
+    Patient.objects.filter(pk=plan.patient_id).update(name="W" * 200)
+    for path in (f"/patients/{plan.patient_id}/", "/patients/", f"/plans/{plan.pk}/"):
+        page.goto(demo + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 1280, f"{path} is {width} px wide with a long name"
     page.goto(f"{demo}/plans/{plan.pk}/")
     card = page.locator("#injection-rows").locator("xpath=ancestor::section[1]").bounding_box()
     edit = page.locator("#injection-rows .row-actions a").first.bounding_box()

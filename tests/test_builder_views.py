@@ -386,6 +386,12 @@ def test_typed_indications_count_once_and_documented_ones_become_their_checkbox(
     assert fresh(plan).indications == ["fine_lines", "skin_quality", "rosacea", "melasma"]
 
 
+def test_an_injections_notes_show_in_its_row(surgeon_client, plan):
+    add(plan, "FOREHEAD", "0.3", notes="Microdroplets <1 cm apart")
+    body = surgeon_client.get(url("plan_builder", plan.pk)).content.decode()
+    assert '<span class="row-note">Microdroplets &lt;1 cm apart</span>' in body
+
+
 def test_saving_details_with_htmx_returns_the_form_and_the_regions_it_changes(surgeon_client, plan):
     data = details_data(plan.version, other_indications="melasma")
     response = surgeon_client.post(url("plan_details_update", plan.pk), data, **HTMX)
