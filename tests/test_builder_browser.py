@@ -189,8 +189,9 @@ def test_a_stale_tab_is_refused_and_shown_the_fresh_plan(demo, context):
     volume_b = tab_b.locator("#id_new-volume_ml")
     expect(volume_b, "the stale tab lost its volume").to_have_value("0.25")
 
-    # With the fresh state in front of it, tab B can now add its injection.
-    add_injection(tab_b, "FOREHEAD", "0.25")
+    # With the fresh state in front of it, tab B sends what it typed again, as it stands.
+    tab_b.get_by_role("button", name="Add injection").click()
+    settle(tab_b)
     expect(rows(tab_b), "the refreshed tab could not add its injection").to_have_count(4)
     assert plan.injections.filter(zone__code="FOREHEAD").exists()
 
