@@ -199,7 +199,8 @@ class PlanDetailsForm(NormalisedTextMixin, forms.ModelForm):
             text = part.strip()
             code = DOCUMENTED_BY_NAME.get(text.casefold())
             if code:  # a documented indication typed as text: its checkbox
-                documented += [] if code in documented else [code]
+                if code not in documented:
+                    documented.append(code)
             elif text and text.casefold() not in {other.casefold() for other in others}:
                 others.append(text)  # the same indication typed twice counts once
         self.instance.indications = documented + others
