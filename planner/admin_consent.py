@@ -13,11 +13,8 @@ from django.http import HttpRequest
 
 from .admin_versions import ContinueOnNewVersionMixin
 from .models import ConsentRecord, ConsentText
-from .models_consent import SUMMARY_REFERENCES
+from .models_consent import CITATION, SUMMARY_REFERENCES
 from .text import normalise_text
-
-# "(ref 5)", "(refs 1, 3)", "(refs 1-4, 6)" in the wording, as the body's help text asks.
-CITATION = re.compile(r"\(refs? ([\d\s,\-\u2013]+)\)")
 
 
 def reference_numbers(listing: str) -> set[int]:

@@ -436,6 +436,7 @@ def check_signed_sheet(
         )
     first_print = (
         AuditEntry.objects.filter(
+            clinic_id=plan.patient.clinic_id,  # the audit's (clinic, at) index
             action=AuditAction.PRINT,
             object_type=TreatmentPlan._meta.model_name,
             object_id=str(plan.pk),

@@ -391,6 +391,12 @@ class WarningAcknowledgement(models.Model):
     def __str__(self) -> str:
         return f"{self.rule} acknowledged on plan {self.plan_id}"
 
+    def covers(self, message: str) -> bool:
+        """Whether this acknowledgement stands for a finding that now reads ``message``. The
+        message names the values (volume, gauge, depth, the documented range), so once any of
+        them changes the surgeon acknowledges the new finding afresh."""
+        return self.message == message
+
 
 class AppendOnlyError(ValidationError):
     pass

@@ -9,6 +9,8 @@ versions it was signed with. The clinical facts the rules use (volumes, gauges, 
 the plan's rule set.
 """
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -44,6 +46,8 @@ class ConsentTextKey(models.TextChoices):
 
 #: The reference numbers of the clinical summary (its citations run from 1 to 6).
 SUMMARY_REFERENCES = frozenset(range(1, 7))
+#: A citation in the wording: "(ref 5)", "(refs 1, 3)", "(refs 1-4, 6)"; group 1 the numbers.
+CITATION = re.compile(r"\(refs? ([0-9][0-9,\- \u2013]*)\)")
 
 sources_validator = RegexValidator(
     r"^(\d+(-\d+)?)(, ?\d+(-\d+)?)*$",

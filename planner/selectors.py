@@ -40,13 +40,6 @@ class FindingView:
         return "ack-" + re.sub(r"[^A-Za-z0-9_-]+", "-", self.key).strip("-")
 
 
-def acknowledges(acknowledgement: WarningAcknowledgement | None, finding: rules.Finding) -> bool:
-    """An acknowledgement stands for the finding it was given to: the message names the values
-    (volume, gauge, depth, the documented range), so once any of them changes the surgeon
-    acknowledges the new finding afresh."""
-    return acknowledgement is not None and acknowledgement.message == finding.message
-
-
 @dataclass
 class ZoneView:
     zone: TreatmentZone
@@ -122,7 +115,7 @@ class BuilderState:
         for finding in self.review.findings:
             key = self.review.key(finding)
             stored = self.acknowledgements.get(key)
-            current = stored if acknowledges(stored, finding) else None
+            current = stored if stored and stored.covers(finding.message) else None
             outdated = stored if current is None else None
             injection = self.review.injection_of(finding)
             views.append(FindingView(finding, key, injection, current, outdated))

@@ -282,9 +282,12 @@ def _check_finalisable(plan: TreatmentPlan) -> None:
             + "; ".join(f.rule for f in errors)
             + "."
         )
-    # Acknowledged for the values it has now (see selectors.acknowledges).
-    acknowledged = dict(plan.acknowledgements.values_list("finding_key", "message"))
-    pending = [f for f in review.warnings if acknowledged.get(review.key(f)) != f.message]
+    acknowledged = {ack.finding_key: ack for ack in plan.acknowledgements.all()}
+    pending = [
+        f
+        for f in review.warnings
+        if not (ack := acknowledged.get(review.key(f))) or not ack.covers(f.message)
+    ]
     if pending:
         raise TransitionRefused(
             f"Acknowledge each warning with a reason first ({len(pending)} still open: "

@@ -7,15 +7,15 @@ from django import template
 from django.utils.html import escape, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-register = template.Library()
+from ..models_consent import CITATION
 
-# "(ref 5)", "(refs 1, 3)", "(refs 1-4, 6)" after escaping (no character of these is escaped).
-_CITATION = re.compile(r"\((refs? [0-9][0-9,\- \u2013]*)\)")
+register = template.Library()
 
 
 def _inline(text: str) -> str:
-    """Escaped text with its citations set in small print."""
-    return _CITATION.sub(r'<span class="ref">(\1)</span>', escape(text))
+    """Escaped text with its citations set in small print (escaping changes no character of
+    a citation)."""
+    return CITATION.sub(r'<span class="ref">\g<0></span>', escape(text))
 
 
 @register.filter
