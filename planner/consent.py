@@ -187,15 +187,18 @@ def _rows(builder: BuilderState) -> list[dict]:
 
 def _acknowledged(builder: BuilderState) -> list[dict]:
     numbers = {row.injection.pk: index for index, row in enumerate(builder.rows, start=1)}
+    zone_names = {zone.code: zone.name for zone in builder.zones}
     items = []
     for view in builder.findings:
         if view.acknowledgement is None:
             continue
         ack = view.acknowledgement
+        title, message = rules.in_plain_words(view.finding, zone_names)
         items.append(
             {
                 "rule": view.finding.rule,
-                "message": view.finding.message,
+                "title": title,
+                "message": message,
                 "citation": view.finding.citation,
                 "injection": numbers.get(view.injection.pk) if view.injection else None,
                 "reason": ack.reason,

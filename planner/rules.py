@@ -267,6 +267,35 @@ RULES = (
     YIELD_BELOW_PLANNED,
 )
 
+# What each rule is about, in words a patient reads on the consent sheet (the codes stay for
+# the surgeon's screens, the audit and check_plan).
+RULE_TITLES = {
+    ZONE_VOLUME_ABOVE_MAX: "More volume in one zone than documented",
+    ZONE_VOLUME_BELOW_MIN: "Less volume in one zone than documented",
+    GAUGE_TOO_LARGE_BORE: "A wider needle or cannula than documented",
+    GAUGE_FINER_THAN_RANGE: "A finer needle or cannula than documented",
+    DEPTH_NOT_ALLOWED: "An injection depth other than the documented ones",
+    PERIORAL_BELOW_ORBICULARIS: "A deep injection around the mouth",
+    PERIORAL_TOO_SUPERFICIAL: "A very superficial injection around the mouth",
+    TECHNIQUE_NOT_RETROGRADE: "An injection technique other than the documented one",
+    VOLUMIZATION_GOAL: "Volume restoration as the goal",
+    INDICATION_NOT_DOCUMENTED: "A reason for treatment outside the documented indications",
+    NO_INJECTIONS: "No injections planned",
+    YIELD_BELOW_PLANNED: "Less fat harvested than planned",
+}
+
+
+def in_plain_words(finding: Finding, zone_names: Mapping[str, str]) -> tuple[str, str]:
+    """The finding's title and message for a patient: the zone's name where the message opens
+    with its code ("TEMPLE_R: ..." reads "Temple (right): ...")."""
+    title = RULE_TITLES.get(finding.rule, finding.rule)
+    message = finding.message
+    if finding.zone and message.startswith(f"{finding.zone}: "):
+        name = zone_names.get(finding.zone, finding.zone)
+        message = f"{name}: {message[len(finding.zone) + 2 :]}"
+    return title, message
+
+
 # Advice codes (plan-level information for the consent sheet, from `advice()`).
 NO_DURABLE_VOLUME = "NO_DURABLE_VOLUME"
 COMBINATION_THERAPY = "COMBINATION_THERAPY"

@@ -150,7 +150,11 @@ def test_the_sheet_names_each_acknowledged_warning_with_its_reason_and_who(
 
     text = pdf_text(response.content)
     assert "DRAFT" not in text
-    assert "TECHNIQUE_NOT_RETROGRADE" in text
+    # In the patient's words: the rule's title and the zone's name, never their codes.
+    assert "An injection technique other than the documented one" in " ".join(text.split())
+    assert "Forehead: fanning technique" in " ".join(text.split())
+    assert "TECHNIQUE_NOT_RETROGRADE" not in text
+    assert "FOREHEAD:" not in text
     assert "Fanning suits this broad forehead" in squeezed(text) or (
         "Fanning suits this broad forehead" in text
     )

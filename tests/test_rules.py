@@ -17,6 +17,8 @@ from planner.rules import (
     EXPECTED_COURSE,
     NO_DURABLE_VOLUME,
     PERIORAL,
+    RULE_TITLES,
+    RULES,
     TECHNIQUES,
     Choice,
     Finding,
@@ -30,6 +32,7 @@ from planner.rules import (
     evaluate,
     format_decimal,
     has_errors,
+    in_plain_words,
     plan_from_dict,
     worst_severity,
     zone_totals,
@@ -935,3 +938,40 @@ def test_a_yield_equal_to_or_above_the_planned_total_is_fine():
 
     assert check_yield(Decimal("1.5"), Decimal("1.5")) == []
     assert check_yield(Decimal("1.5"), Decimal("4")) == []
+
+
+# The consent sheet's words for findings
+
+
+def test_every_rule_has_a_title_in_plain_words():
+    assert set(RULE_TITLES) == set(RULES)
+    assert all("_" not in title and title[0].isupper() for title in RULE_TITLES.values())
+
+
+def test_the_patients_words_name_the_zone_instead_of_its_code():
+    finding = evaluate(plan(inj(zone="CHEEK_L", technique="fanning")), REF)[0]
+
+    title, message = in_plain_words(finding, {"CHEEK_L": "Cheek (left)"})
+
+    assert title == "An injection technique other than the documented one"
+    assert message.startswith("Cheek (left): fanning technique; ")
+    assert "CHEEK_L" not in message
+
+
+def test_a_zone_level_finding_is_named_too_and_a_plan_level_one_is_left_as_it_is():
+    findings = evaluate(
+        plan(inj(zone="FOREHEAD", volume="0.6"), goal="volumization"),
+        REF,
+    )
+    names = {"FOREHEAD": "Forehead"}
+    by_rule = {f.rule: in_plain_words(f, names) for f in findings}
+
+    assert by_rule["ZONE_VOLUME_ABOVE_MAX"][1].startswith("Forehead: 0.6 mL planned in total")
+    assert by_rule["VOLUMIZATION_GOAL"][1] == next(
+        f.message for f in findings if f.rule == "VOLUMIZATION_GOAL"
+    )
+
+
+def test_a_zone_without_a_known_name_keeps_its_code():
+    finding = evaluate(plan(inj(zone="CHEEK_L", technique="bolus")), REF)[0]
+    assert in_plain_words(finding, {})[1].startswith("CHEEK_L: bolus technique")
