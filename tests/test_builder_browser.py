@@ -253,6 +253,61 @@ def test_the_pages_fit_a_phone_and_the_row_actions_a_laptop(demo, context):
     assert edit["x"] + edit["width"] <= card["x"] + card["width"], "Edit is cut off at 1280 px"
 
 
+def test_the_keyboard_focus_stays_where_the_change_happened(demo, context):
+    from playwright.sync_api import expect
+
+    from planner.models import TreatmentPlan
+
+    plan = TreatmentPlan.objects.get(patient__name="Karim Benali")  # CHEEK_L and CHEEK_R
+    first, second = plan.injections.order_by("position").values_list("pk", flat=True)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())  # the delete confirmation
+    log_in(page, demo)
+    page.goto(f"{demo}/plans/{plan.pk}/")
+    row = page.locator(f"#injection-{first}")
+
+    # Edit opened with Enter: the first field of the edit row.
+    row.get_by_role("link", name="Edit").press("Enter")
+    expect(page.locator(f"#id_inj{first}-zone"), "Edit left the focus behind").to_be_focused()
+
+    # Saved with an error: the field in error.
+    page.locator(f"#id_inj{first}-volume_ml").fill("lots")
+    settle(page)
+    row.get_by_role("button", name="Save injection").press("Enter")
+    expect(row.locator(".has-error")).not_to_have_count(0)
+    expect(page.locator(f"#id_inj{first}-volume_ml"), "the error lost the focus").to_be_focused()
+
+    # Cancelled: the row's Edit link.
+    row.get_by_role("link", name="Cancel").press("Enter")
+    expect(row.get_by_role("link", name="Edit"), "Cancel lost the focus").to_be_focused()
+
+    # Deleted: the next row's Edit link.
+    row.get_by_role("button", name="Delete").press("Enter")
+    expect(rows(page)).to_have_count(1)
+    next_edit = page.locator(f"#injection-{second}").get_by_role("link", name="Edit")
+    expect(next_edit, "the delete lost the focus").to_be_focused()
+
+    # The add form sent without a volume: the field in error.
+    page.locator("#id_new-zone").select_option("CHIN")
+    settle(page)
+    page.get_by_role("button", name="Add injection").press("Enter")
+    expect(page.locator("#id_new-volume_ml"), "the add form lost the focus").to_be_focused()
+
+    # The last warning acknowledged: the findings' heading (no reason box is left).
+    plan.injections.update(technique="fanning")
+    page.reload()
+    page.locator("#findings textarea").fill("Scar tissue: fanning spreads it evenly.")
+    page.locator("#findings").get_by_role("button", name="Acknowledge warning").press("Enter")
+    expect(page.locator("#findings")).to_contain_text("Acknowledged by")
+    expect(page.locator("#findings-title"), "acknowledging lost the focus").to_be_focused()
+
+    # Session details saved: the page's heading follows the new date.
+    page.locator("#id_plan-planned_for").fill("2030-05-04")
+    page.locator("#plan-details").get_by_role("button", name="Save details").press("Enter")
+    expect(page.locator("h1")).to_contain_text("Nanofat plan, 4 May 2030")
+    expect(page.locator("#plan-details [role=status]")).to_be_focused()
+
+
 @pytest.fixture(autouse=True)
 def _time_limit(request) -> Iterator[None]:
     """Each browser test stays under 20 s; slower means something waits on a timeout."""

@@ -397,8 +397,12 @@ def test_saving_details_with_htmx_returns_the_form_and_the_regions_it_changes(su
     response = surgeon_client.post(url("plan_details_update", plan.pk), data, **HTMX)
     assert response.status_code == 200
     assert response.content.decode().lstrip().startswith('<section id="plan-details"')
-    assert oob_ids(response) == {"findings", "workflow", "face-map"}
+    assert oob_ids(response) == {"findings", "workflow", "face-map", "plan-heading"}
     assert hx_trigger(response) == {"plan-version": {"version": 2}}
+    # The page's heading names the new session date.
+    assert '<h1 id="plan-heading" hx-swap-oob="true">Nanofat plan, 4 May 2030' in (
+        response.content.decode()
+    )
     # The new undocumented indication shows up in the findings at once.
     assert "INDICATION_NOT_DOCUMENTED" in text(response)
     assert "Session details saved" in text(response)

@@ -255,7 +255,8 @@ def plan_details_update(request: HttpRequest, pk: int) -> HttpResponse:
     return _after_write(
         request,
         plan,
-        ("plan_details", "findings", "workflow", "face_map"),
+        # The page's heading names the session date.
+        ("plan_details", "findings", "workflow", "face_map", "plan_heading"),
         "Plan details saved.",
         saved=True,
     )

@@ -9,6 +9,51 @@ document.addEventListener("htmx:afterSettle", (event) => {
     target.focus();
   }
 });
+// When a swap takes away the element that had the focus and the server marked nothing (an edit
+// row opened or cancelled, a form answered with errors, a row deleted, a warning acknowledged),
+// focus would fall back to the top of the page. It goes instead into what replaced the element:
+// the first field with an error, else the first field, else the first link or button, else the
+// region's heading; a deleted row hands it to its neighbour row, or to the table's heading.
+let focusBeforeSwap = null;
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const active = document.activeElement;
+  const target = event.detail.target;
+  if (!active || active === document.body || !target?.contains(active)) return;
+  const row = target.closest("tr[id]");
+  focusBeforeSwap = {
+    targetId: target.id,
+    neighbourId: (row?.nextElementSibling || row?.previousElementSibling)?.id || null,
+    regionId: target.closest("section[id]")?.id || null,
+  };
+});
+const FOCUS_ORDER = [
+  "[aria-invalid='true']",
+  ".has-error :is(input, select, textarea)",
+  ":is(input, select, textarea):not([type='hidden']):not([disabled])",
+  "a[href], button:not([disabled])",
+  "h2, h3",
+];
+function focusInside(region) {
+  for (const selector of FOCUS_ORDER) {
+    const element = region.matches(selector) ? region : region.querySelector(selector);
+    if (!element) continue;
+    if (/^H[23]$/.test(element.tagName)) element.setAttribute("tabindex", "-1");
+    element.focus();
+    return true;
+  }
+  return false;
+}
+document.addEventListener("htmx:afterSettle", () => {
+  const lost = focusBeforeSwap;
+  focusBeforeSwap = null;
+  const active = document.activeElement;
+  if (!lost || (active && active !== document.body)) return;
+  const places = [lost.targetId, lost.neighbourId, lost.regionId];
+  for (const id of places) {
+    const region = id && document.getElementById(id);
+    if (region && focusInside(region)) return;
+  }
+});
 // Confirmation for destructive buttons without inline handlers (CSP forbids them).
 document.addEventListener("submit", (event) => {
   const message = event.target.dataset.confirm;
