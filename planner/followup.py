@@ -13,6 +13,7 @@ from django.db.models import F, Prefetch, QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from . import audit, intervals, scores
 from .access import plans_for
@@ -366,5 +367,5 @@ def chart_sessions(plans) -> list[charts.Session]:
     for plan in plans:
         if plan.status == PlanStatus.PERFORMED:
             day = performed_on(plan)
-            sessions.append(charts.Session(on=day, label=f"Session {day:%d %b %Y}"))
+            sessions.append(charts.Session(on=day, label=f"Session {date_format(day, 'j M Y')}"))
     return sessions

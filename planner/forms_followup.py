@@ -11,6 +11,7 @@ import datetime
 
 from django import forms
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from . import photos, scores
 from .forms import DATE_INPUT, NormalisedTextMixin
@@ -141,9 +142,8 @@ class VisitForm(NormalisedTextMixin, forms.Form):
         if value > timezone.localdate():
             raise forms.ValidationError("The visit date cannot be in the future.")
         if value < self.session_on:
-            raise forms.ValidationError(
-                f"The visit date cannot be before the session ({self.session_on:%d %b %Y})."
-            )
+            session = date_format(self.session_on, "j M Y")
+            raise forms.ValidationError(f"The visit date cannot be before the session ({session}).")
         return value
 
     def clean(self) -> dict:
@@ -300,7 +300,7 @@ class PhotoUploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         choices = [("baseline", "Baseline (before or on the day of the session)")]
         choices += [
-            (str(f.pk), f"{f.label} (due {f.due_on:%d %b %Y})")
+            (str(f.pk), f"{f.label} (due {date_format(f.due_on, 'j M Y')})")
             for f in follow_ups
             if f.status != "cancelled"
         ]

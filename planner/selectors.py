@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 
+from django.template.defaultfilters import pluralize
+
 from . import rules
 from .engine import Review, review_plan
 from .models import (
@@ -124,6 +126,19 @@ class BuilderState:
     @cached_property
     def open_warnings(self) -> int:
         return sum(1 for view in self.findings if view.needs_acknowledgement)
+
+    @property
+    def steps_to_ready(self) -> list[str]:
+        """What stands between this plan and "ready", as the builder says it."""
+        errors, warnings = len(self.review.errors), self.open_warnings
+        steps = []
+        if not self.review.injections:
+            steps.append("add at least one injection")
+        if errors:
+            steps.append(f"resolve {errors} error{pluralize(errors)}")
+        if warnings:
+            steps.append(f"acknowledge {warnings} warning{pluralize(warnings)} with a reason")
+        return steps
 
     @property
     def can_mark_ready(self) -> bool:

@@ -355,6 +355,9 @@ def test_repeat_creates_a_new_draft_copy(surgeon_client, surgeon, plan):
 
     assert rows(copy) == rows(plan)
     assert fresh(plan).status == PlanStatus.CONSENTED  # the source is untouched
+    message = text(surgeon_client.get(response["Location"]))
+    day = plan.planned_for
+    assert f"created from the plan of {day.day} {day:%b %Y}." in message  # "3 Dec", not "03 Dec"
     assert AuditEntry.objects.filter(
         action=AuditAction.CREATE, object_id=str(copy.pk), changes={"repeated_from": plan.pk}
     ).exists()
@@ -1336,3 +1339,24 @@ def test_the_live_check_reads_the_saved_injections_as_the_review_does(patient, s
     assert [i.zone for i in stored] == ["FOREHEAD", "UPPER_LIP", "CHIN"]
     without = engine.stored_injection_inputs(plan, exclude=kept[1].pk)
     assert [i.zone for i in without] == ["FOREHEAD", "CHIN"]
+
+
+@pytest.mark.parametrize(
+    ("injections", "expected"),
+    [
+        ([], "To mark the plan ready: add at least one injection."),
+        (
+            [("FOREHEAD", "0.6", "fanning")],
+            "To mark the plan ready: resolve 1 error; acknowledge 1 warning with a reason.",
+        ),
+        (
+            [("FOREHEAD", "0.6", "retrograde"), ("CHIN", "0.6", "retrograde")],
+            "To mark the plan ready: resolve 2 errors.",
+        ),
+    ],
+)
+def test_the_status_card_lists_what_stands_before_ready(surgeon_client, plan, injections, expected):
+    plan.injections.all().delete()
+    for zone, volume, technique in injections:
+        add(plan, zone, volume, technique=technique)
+    assert expected in text(surgeon_client.get(url("plan_builder", plan.pk)))

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
@@ -53,9 +54,8 @@ def plan_create(request: HttpRequest, patient_id: int) -> HttpResponse:
 def plan_repeat(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_plan_for_user(request, pk)
     plan = services.plan_repeat(source=source, surgeon=request.user, request=request)
-    messages.success(
-        request, f"New draft plan created from the plan of {source.planned_for:%d %b %Y}."
-    )
+    source_date = date_format(source.planned_for, "j M Y")
+    messages.success(request, f"New draft plan created from the plan of {source_date}.")
     return redirect(plan)
 
 
