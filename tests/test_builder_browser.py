@@ -308,6 +308,30 @@ def test_the_keyboard_focus_stays_where_the_change_happened(demo, context):
     expect(page.locator("#plan-details [role=status]")).to_be_focused()
 
 
+def test_the_patient_search_survives_back_but_not_logging_out(demo, context):
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    log_in(page, demo)
+    page.goto(f"{demo}/patients/")
+    results = page.locator("#patient-results tbody tr")
+    everyone = results.count()
+    page.locator("#id_q").press_sequentially("Benali", delay=20)
+    expect(results).to_have_count(1)
+
+    page.get_by_role("link", name="Karim Benali").click()
+    page.go_back()
+    expect(page.locator("#id_q"), "Back lost the search").to_have_value("Benali")
+    expect(results, "Back showed every patient again").to_have_count(1)
+    assert "Benali" not in page.url  # still out of the URL
+
+    page.get_by_role("button", name="Log out").click()
+    log_in(page, demo)
+    page.goto(f"{demo}/patients/")
+    expect(page.locator("#id_q"), "the search outlived the login").to_have_value("")
+    expect(results).to_have_count(everyone)
+
+
 @pytest.fixture(autouse=True)
 def _time_limit(request) -> Iterator[None]:
     """Each browser test stays under 20 s; slower means something waits on a timeout."""

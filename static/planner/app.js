@@ -70,3 +70,28 @@ document.body.addEventListener("plan-version", (event) => {
     number.textContent = event.detail.version;
   }
 });
+// The patient search is POSTed so that names stay out of URLs and server logs, which means the
+// browser forgets it on Back. This tab keeps it (sessionStorage: this tab only, under this
+// user's key, gone when the tab closes or on logging out) and runs it again on return.
+const keptSearch = document.querySelector("input[data-kept-search]");
+if (keptSearch) {
+  const key = keptSearch.dataset.keptSearch;
+  keptSearch.addEventListener("input", () => {
+    if (keptSearch.value) sessionStorage.setItem(key, keptSearch.value);
+    else sessionStorage.removeItem(key);
+  });
+  // After htmx has set up the page (its own DOMContentLoaded handler runs first).
+  document.addEventListener("DOMContentLoaded", () => {
+    const kept = sessionStorage.getItem(key);
+    if (!keptSearch.value && kept) {
+      keptSearch.value = kept;
+      htmx.trigger(keptSearch.form, "submit");
+    }
+  });
+}
+document.addEventListener("submit", (event) => {
+  if (!event.target.matches("[data-forget-search]")) return;
+  for (const key of Object.keys(sessionStorage)) {
+    if (key.startsWith("patient-search-")) sessionStorage.removeItem(key);
+  }
+});
