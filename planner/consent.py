@@ -94,6 +94,8 @@ def _blockers(plan: TreatmentPlan, builder: BuilderState, texts: dict) -> list[s
         )
     if builder.open_warnings:
         reasons.append(f"{builder.open_warnings} warning(s) are not acknowledged by the surgeon.")
+    if plan.harvest_volume_ml is None:
+        reasons.append("The harvest volume is not recorded: the surgeon enters it in the plan.")
     in_force = builder.review.rule_set
     if plan.status == PlanStatus.READY and plan.rule_set_id != in_force.pk:
         reasons.append(

@@ -134,6 +134,8 @@ class BuilderState:
         steps = []
         if not self.review.injections:
             steps.append("add at least one injection")
+        if self.plan.harvest_volume_ml is None:
+            steps.append("record the harvest volume in the session details")
         if errors:
             steps.append(f"resolve {errors} error{pluralize(errors)}")
         if warnings:
@@ -142,12 +144,7 @@ class BuilderState:
 
     @property
     def can_mark_ready(self) -> bool:
-        return (
-            self.plan.status == "draft"
-            and bool(self.review.injections)
-            and not self.review.errors
-            and self.open_warnings == 0
-        )
+        return self.plan.status == "draft" and not self.steps_to_ready
 
     @property
     def rule_set_changed(self) -> bool:

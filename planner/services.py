@@ -273,6 +273,13 @@ def plan_transition(
     return plan
 
 
+#: Why a plan without a harvest volume is not ready: the consent sheet states what is harvested.
+HARVEST_VOLUME_MISSING = (
+    "Record the harvest volume in the session details first: the consent sheet states how much "
+    "fat is taken from the donor site."
+)
+
+
 def _check_finalisable(plan: TreatmentPlan) -> None:
     review = engine.review_plan(plan, finalising=True)
     errors = review.errors
@@ -294,3 +301,5 @@ def _check_finalisable(plan: TreatmentPlan) -> None:
             + ", ".join(f.rule for f in pending)
             + ")."
         )
+    if plan.harvest_volume_ml is None:
+        raise TransitionRefused(HARVEST_VOLUME_MISSING)

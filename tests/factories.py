@@ -68,6 +68,7 @@ class TreatmentPlanFactory(factory.django.DjangoModelFactory):
     )
     planned_for = factory.LazyFunction(lambda: datetime.date.today() + datetime.timedelta(days=7))
     indications = factory.LazyFunction(lambda: ["fine_lines"])
+    harvest_volume_ml = Decimal("20")
     status = PlanStatus.DRAFT
 
 

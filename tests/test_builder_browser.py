@@ -143,6 +143,13 @@ def test_a_surgeon_plans_a_session_and_marks_it_ready(demo, context):
     expect(findings).to_contain_text("Fanning spreads the graft over a scar.")
     assert_not_reloaded(page, "acknowledging the warning")
 
+    # The consent sheet states the harvest: the plan is ready once its volume is recorded.
+    expect(page.locator("#workflow")).to_contain_text("record the harvest volume")
+    page.locator("#id_plan-harvest_volume_ml").fill("20")
+    page.get_by_role("button", name="Save details").click()
+    expect(page.locator("#plan-details")).to_contain_text("Session details saved")
+    expect(page.locator("#workflow")).to_contain_text("The plan can go to consent")
+
     page.get_by_role("button", name="Mark ready for consent").click()
     expect(page.locator("#workflow .status"), "the plan did not become ready").to_have_text(
         "Ready for consent"

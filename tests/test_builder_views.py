@@ -1123,6 +1123,23 @@ def test_ready_is_refused_for_a_plan_without_injections(surgeon_client, plan):
     assert fresh(plan).status == PlanStatus.DRAFT
 
 
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_ready_is_refused_until_the_harvest_volume_is_recorded(surgeon_client, plan, htmx):
+    TreatmentPlan.objects.filter(pk=plan.pk).update(harvest_volume_ml=None)
+    page = text(surgeon_client.get(url("plan_builder", plan.pk)))
+    assert "To mark the plan ready: record the harvest volume in the session details." in page
+    before = snapshot(plan)
+
+    response = ready(surgeon_client, fresh(plan), **(HTMX if htmx else {}))
+
+    assert response.status_code == 422
+    assert "Record the harvest volume in the session details first" in text(response)
+    assert snapshot(plan) == before
+    TreatmentPlan.objects.filter(pk=plan.pk).update(harvest_volume_ml=Decimal("25"))
+    assert ready(surgeon_client, fresh(plan)).status_code == 302
+    assert fresh(plan).status == PlanStatus.READY
+
+
 def test_ready_is_refused_while_a_warning_is_unacknowledged(surgeon_client, fanning_plan):
     response = ready(surgeon_client, fanning_plan)
     assert response.status_code == 422

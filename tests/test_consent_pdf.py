@@ -206,6 +206,18 @@ def test_a_surgeon_never_gets_the_copy_for_signature(surgeon_client, ready_plan)
     assert "Only clinic staff print the sheet for signature." in text
 
 
+def test_a_ready_plan_without_a_harvest_volume_is_not_printed_for_consent(
+    colleague_client, ready_plan
+):
+    # A plan marked ready before the harvest volume was required.
+    TreatmentPlan.objects.filter(pk=ready_plan.pk).update(harvest_volume_ml=None)
+
+    text = pdf_text(colleague_client.get(reverse("consent_pdf", args=[ready_plan.pk])).content)
+
+    assert DRAFT_MARK in text
+    assert "The harvest volume is not recorded" in " ".join(text.split())
+
+
 def test_an_unacknowledged_warning_blocks_printing_for_consent(colleague_client, plan):
     PlannedInjectionFactory(plan=plan, zone_code="FOREHEAD", technique="bolus", position=2)
     make_ready(plan)
