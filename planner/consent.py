@@ -16,6 +16,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from . import audit, engine, pdf, rules
 from .choices import (
@@ -198,7 +199,6 @@ def _acknowledged(builder: BuilderState) -> list[dict]:
         title, message = rules.in_plain_words(view.finding, zone_names)
         items.append(
             {
-                "rule": view.finding.rule,
                 "title": title,
                 "message": message,
                 "citation": view.finding.citation,
@@ -455,6 +455,7 @@ def check_signed_sheet(
     if signed_on < earliest:
         since = "was first printed" if first_print else "shows the plan as it has been since"
         raise SigningDateRefused(
-            f"Check the signing date: document {document_id} {since} {earliest:%-d %B %Y}, "
+            f"Check the signing date: document {document_id} {since} "
+            f"{date_format(earliest, 'j F Y')}, "
             "so it cannot have been signed before that day."
         )

@@ -10,6 +10,7 @@ from django import forms
 from django.conf import settings
 from django.forms.renderers import Jinja2
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from .choices import Indication
 from .models import (
@@ -184,8 +185,9 @@ class PlanDetailsForm(NormalisedTextMixin, forms.ModelForm):
         planned_for = self.cleaned_data["planned_for"]
         born = self.instance.patient.date_of_birth if self.instance.patient_id else None
         if born and planned_for < born:
+            birthday = date_format(born, "j F Y")
             raise forms.ValidationError(
-                f"The session date is before the patient's date of birth ({born:%-d %B %Y})."
+                f"The session date is before the patient's date of birth ({birthday})."
             )
         if planned_for > timezone.localdate() + datetime.timedelta(days=5 * 366):
             raise forms.ValidationError("Check the session date: it is more than 5 years ahead.")

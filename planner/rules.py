@@ -289,11 +289,11 @@ def in_plain_words(finding: Finding, zone_names: Mapping[str, str]) -> tuple[str
     """The finding's title and message for a patient: the zone's name where the message opens
     with its code ("TEMPLE_R: ..." reads "Temple (right): ...")."""
     title = RULE_TITLES.get(finding.rule, finding.rule)
-    message = finding.message
-    if finding.zone and message.startswith(f"{finding.zone}: "):
-        name = zone_names.get(finding.zone, finding.zone)
-        message = f"{name}: {message[len(finding.zone) + 2 :]}"
-    return title, message
+    prefix = f"{finding.zone}: "
+    if not finding.zone or not finding.message.startswith(prefix):
+        return title, finding.message
+    name = zone_names.get(finding.zone, finding.zone)
+    return title, f"{name}: {finding.message.removeprefix(prefix)}"
 
 
 # Advice codes (plan-level information for the consent sheet, from `advice()`).
